@@ -1,0 +1,191 @@
+"""Parsing the agent's text into one action, in a pluggable protocol.
+
+Two protocols ship: Search-R1 tags (`<search>q</search>`, `<answer>a</answer>`)
+and Hermes/Qwen tool calls (`<tool_call>{"name": ..., "arguments": {...}}</tool_call>`,
+answers still in `<answer>` tags). A parser only reads text: whether the tool
+exists and takes those arguments is the environment's check. Every failure
+comes back as an `InvalidAction` whose message tells the agent what a valid
+action looks like.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Sequence, Union
+
+_THINK = re.compile(r"<think>.*?</think>", re.DOTALL)
+_MAX_QUOTE = 80
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+
+
+@dataclass(frozen=True)
+class InvalidAction:
+    error: str
+
+
+ParsedAction = Union[ToolCall, Answer, InvalidAction]
+
+
+def _quote(text: str) -> str:
+    text = " ".join(text.split())
+    return repr(text if len(text) <= _MAX_QUOTE else text[:_MAX_QUOTE] + "...")
+
+
+class ActionParser:
+    """Base of the protocols. `observation_role` is the chat role that carries tool output back."""
+
+    name = ""
+    observation_role = "user"
+
+    def parse(self, text: str) -> ParsedAction:
+        raise NotImplementedError
+
+    def render(self, action: ToolCall | Answer) -> str:
+        """The text of a well-formed action (what an oracle writes)."""
+        raise NotImplementedError
+
+    def instructions(self, tool_schemas: Sequence[dict]) -> str:
+        """How to act, to put in front of the task in the first message."""
+        raise NotImplementedError
+
+    def format_observation(self, content: str) -> str:
+        return content
+
+    def invalid(self, problem: str) -> InvalidAction:
+        return InvalidAction(f"{problem}. {self.usage}")
+
+    @property
+    def usage(self) -> str:
+        raise NotImplementedError
+
+    def _find_tags(self, text: str, tags: Sequence[str]) -> list[tuple[str, str]] | InvalidAction:
+        """All complete <tag>...</tag> spans outside <think> blocks, in order."""
+        text = _THINK.sub(" ", text)
+        pattern = re.compile(r"<(%s)>(.*?)</\1>" % "|".join(map(re.escape, tags)), re.DOTALL)
+        spans = [(m.group(1), m.group(2)) for m in pattern.finditer(text)]
+        if not spans:
+            opened = [tag for tag in tags if f"<{tag}>" in text]
+            if opened:
+                return self.invalid(f"the <{opened[0]}> tag is never closed with </{opened[0]}>")
+            return self.invalid("no action found")
+        if len(spans) > 1:
+            names = ", ".join(f"<{tag}>" for tag, _ in spans)
+            return self.invalid(f"found {len(spans)} actions ({names}); write exactly one per turn")
+        tag, body = spans[0]
+        nested = [t for t in tags if f"<{t}>" in body or f"</{t}>" in body]
+        if nested:
+            return self.invalid(f"tags cannot be nested (<{nested[0]}> inside <{tag}>)")
+        return spans
+
+
+class SearchR1Parser(ActionParser):
+    """`<search>query</search>` calls the search tool; `<answer>text</answer>` ends the episode."""
+
+    name = "search_r1"
+    observation_role = "user"
+    usage = "A valid action is exactly one of <search> your query </search> or <answer> your answer </answer>."
+
+    def parse(self, text: str) -> ParsedAction:
+        spans = self._find_tags(text, ("search", "answer"))
+        if isinstance(spans, InvalidAction):
+            return spans
+        tag, body = spans[0]
+        body = body.strip()
+        if not body:
+            return self.invalid(f"the <{tag}> tag is empty")
+        if tag == "answer":
+            return Answer(body)
+        return ToolCall("search", {"query": body})
+
+    def render(self, action: ToolCall | Answer) -> str:
+        if isinstance(action, Answer):
+            return f"<answer> {action.text} </answer>"
+        if action.name != "search" or set(action.arguments) != {"query"}:
+            raise ValueError(f"the Search-R1 protocol has only the search tool with a query, not {action}")
+        return f"<search> {action.arguments['query']} </search>"
+
+    def instructions(self, tool_schemas: Sequence[dict]) -> str:
+        return (
+            "Answer the question. To look something up, write <search> query </search>; "
+            "the results come back between <information> and </information>. "
+            "Search as often as you need, one search per turn. When you know the answer, "
+            "write it between <answer> and </answer>, without explanation, e.g. <answer> Paris </answer>."
+        )
+
+    def format_observation(self, content: str) -> str:
+        return f"<information>{content}</information>"
+
+
+class ToolCallParser(ActionParser):
+    """Hermes/Qwen-style JSON tool calls; the tools are offered through the chat template's `tools=`."""
+
+    name = "tool_call"
+    observation_role = "tool"
+    usage = (
+        'A valid action is exactly one of <tool_call>{"name": "search", "arguments": {"query": "your query"}}</tool_call> '
+        "or <answer> your answer </answer>."
+    )
+
+    def parse(self, text: str) -> ParsedAction:
+        spans = self._find_tags(text, ("tool_call", "answer"))
+        if isinstance(spans, InvalidAction):
+            return spans
+        tag, body = spans[0]
+        if tag == "answer":
+            body = body.strip()
+            return Answer(body) if body else self.invalid("the <answer> tag is empty")
+        try:
+            call = json.loads(body)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            message = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+            return self.invalid(f"the tool call is not valid JSON ({message}): {_quote(body)}")
+        if not isinstance(call, dict) or not isinstance(call.get("name"), str):
+            return self.invalid('the tool call must be a JSON object with a string "name"')
+        arguments = call.get("arguments", {})
+        if isinstance(arguments, str):  # some models emit the arguments as a JSON string
+            try:
+                arguments = json.loads(arguments)
+            except json.JSONDecodeError:
+                return self.invalid(f'"arguments" is a string that is not JSON: {_quote(arguments)}')
+        if not isinstance(arguments, dict):
+            return self.invalid('"arguments" must be a JSON object')
+        return ToolCall(call["name"], arguments)
+
+    def render(self, action: ToolCall | Answer) -> str:
+        if isinstance(action, Answer):
+            return f"<answer> {action.text} </answer>"
+        payload = json.dumps({"name": action.name, "arguments": action.arguments}, ensure_ascii=False)
+        return f"<tool_call>\n{payload}\n</tool_call>"
+
+    def instructions(self, tool_schemas: Sequence[dict]) -> str:
+        names = ", ".join(schema["function"]["name"] for schema in tool_schemas)
+        return (
+            f"Answer the question. You can call these tools: {names}. Call one tool per turn as "
+            '<tool_call>{"name": ..., "arguments": {...}}</tool_call>; its result comes back to you. '
+            "When you know the answer, write it between <answer> and </answer>, without explanation, "
+            "e.g. <answer> Paris </answer>."
+        )
+
+
+PARSERS: dict[str, type[ActionParser]] = {SearchR1Parser.name: SearchR1Parser, ToolCallParser.name: ToolCallParser}
+
+
+def resolve_parser(parser: str | ActionParser) -> ActionParser:
+    if isinstance(parser, ActionParser):
+        return parser
+    try:
+        return PARSERS[parser]()
+    except KeyError:
+        raise ValueError(f"unknown action format {parser!r}; choose one of {sorted(PARSERS)}") from None

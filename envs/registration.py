@@ -1,0 +1,20 @@
+"""The AgentR1/* ids. String entry points keep `import agent_r1.envs` light."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+_SYNTHHOP = "agent_r1.envs.synthhop:SynthHopEnv"
+
+# id -> (entry point, default kwargs); gym.make(id, **kwargs) overrides any of them.
+ENVS: dict[str, tuple[str, dict]] = {
+    "AgentR1/SynthHop-v0": (_SYNTHHOP, {"hops": 2}),
+    "AgentR1/SynthHop-1Hop-v0": (_SYNTHHOP, {"hops": 1, "question_types": ("chain",)}),
+    "AgentR1/SynthHop-Hard-v0": (_SYNTHHOP, {"hops": (3, 4), "num_distractors": 16, "world_size": 60}),
+}
+
+
+def register_envs() -> None:
+    for env_id, (entry_point, kwargs) in ENVS.items():
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=entry_point, kwargs=kwargs)

@@ -1,0 +1,53 @@
+"""Passages and the retriever protocol that a `SearchTool` runs on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+from agent_r1.tools.bm25 import BM25Index, Tokenizer, tokenize
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One searchable passage; `id` is stable across index rebuilds (e.g. a dataset's paragraph key)."""
+
+    id: str
+    title: str
+    text: str
+
+    @property
+    def contents(self) -> str:
+        """Title and text as one string: what gets indexed, as in the Wikipedia dumps of Search-R1."""
+        return f"{self.title}\n{self.text}" if self.title else self.text
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    passage: Passage
+    score: float
+
+
+class Retriever(Protocol):
+    def search(self, query: str, k: int) -> list[SearchHit]: ...
+
+
+class BM25Retriever:
+    """A `Retriever` over passages held in memory, ranked by `BM25Index`.
+
+    It uses Lucene's idf (as Pyserini does): Okapi's idf is zero or floored for
+    words in half of a small corpus, such as the ten passages of a distractor setting.
+    """
+
+    def __init__(self, passages: Sequence[Passage], *, tokenizer: Tokenizer = tokenize, idf: str = "lucene") -> None:
+        self.passages = list(passages)
+        self.index = BM25Index((p.contents for p in self.passages), tokenizer=tokenizer, idf=idf)
+
+    def search(self, query: str, k: int) -> list[SearchHit]:
+        return [SearchHit(self.passages[i], score) for i, score in self.index.search(query, k)]
+
+    def search_batch(self, queries: Sequence[str], k: int) -> list[list[SearchHit]]:
+        return [
+            [SearchHit(self.passages[i], score) for i, score in hits]
+            for hits in self.index.search_batch(queries, k)
+        ]

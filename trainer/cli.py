@@ -1,0 +1,79 @@
+"""The `agent-r1` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+
+
+def _parse_env_kwargs(pairs: list[str]) -> dict:
+    kwargs = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"error: --env-arg takes KEY=VALUE, got {pair!r}")
+        try:
+            kwargs[key] = json.loads(value)
+        except json.JSONDecodeError:
+            kwargs[key] = value  # a bare string
+    return kwargs
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import agent_r1.envs  # noqa: F401  (registers the ids)
+    from agent_r1.benchmarks.evaluate import evaluate, format_table
+    from agent_r1.benchmarks.policies import make_policy
+
+    if args.env not in gym.registry:
+        known = ", ".join(sorted(i for i in gym.registry if i.startswith("AgentR1/")))
+        raise SystemExit(f"error: unknown env {args.env!r}; registered: {known}")
+    try:
+        policies = [make_policy(name) for name in args.policy.split(",")]
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    env_kwargs = _parse_env_kwargs(args.env_arg)
+    results = [
+        evaluate(args.env, policy, args.episodes, seed=args.seed, env_kwargs=env_kwargs, progress=not args.quiet)
+        for policy in policies
+    ]
+    print(format_table(results))
+    if args.output:
+        output = Path(args.output)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        payload = results[0] if len(results) == 1 else {"results": results}
+        output.write_text(json.dumps(payload, indent=1, default=str))
+        print(f"wrote {output}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="agent-r1", description="Train and benchmark LLM agents that use tools.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    ev = commands.add_parser("eval", help="run a policy on an environment and report EM, F1 and more")
+    ev.add_argument("--env", default="AgentR1/SynthHop-v0", help="a registered environment id (default: %(default)s)")
+    ev.add_argument("--policy", default="oracle", help="oracle, random, or several separated by commas")
+    ev.add_argument("--episodes", type=int, default=100)
+    ev.add_argument("--seed", type=int, default=0, help="seed of the first episode; episode i uses seed + i")
+    ev.add_argument("--env-arg", action="append", default=[], metavar="KEY=VALUE",
+                    help="keyword argument of the env, VALUE parsed as JSON where it can be (repeatable)")
+    ev.add_argument("--output", help="write the summary and every episode (with its transcript) to this JSON file")
+    ev.add_argument("--quiet", action="store_true", help="no progress bar")
+    ev.set_defaults(func=cmd_eval)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
