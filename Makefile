@@ -1,0 +1,40 @@
+# Each target creates .venv on first use and installs what the project needs.
+# Where no NVIDIA GPU is present, the CPU build of torch goes in first, so that
+# the trainer's dependencies do not pull a multi-GB CUDA build. Elsewhere, pass
+# the pip options that find a CPU build, e.g. make test TORCH_PIP_ARGS="--index-url URL".
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TORCH_SPEC ?= torch==2.13.0
+TORCH_PIP_ARGS ?=
+PIP := $(BIN)/python -m pip --disable-pip-version-check
+
+.PHONY: demo test test-fast bench-bm25 clean
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	@if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then \
+		echo "NVIDIA GPU found: torch comes from the package index as usual"; \
+	else \
+		echo "no GPU: installing the CPU build of torch first ($(TORCH_SPEC))"; \
+		$(PIP) install --quiet $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"; \
+	fi
+	$(PIP) install --quiet -e '.[train,dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/agent-r1 eval --env AgentR1/SynthHop-v0 --policy oracle,random --episodes 200
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
+bench-bm25: $(STAMP)
+	$(BIN)/python -m agent_r1.benchmarks.bm25_speed --scale 1000000
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache

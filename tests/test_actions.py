@@ -1,0 +1,87 @@
+import pytest
+
+from agent_r1.envs.actions import Answer, InvalidAction, SearchR1Parser, ToolCall, ToolCallParser, resolve_parser
+
+search_r1 = SearchR1Parser()
+tool_call = ToolCallParser()
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("<search> Zorba the Greek director </search>", ToolCall("search", {"query": "Zorba the Greek director"})),
+        ("I should look it up. <search>Tarskmere</search>", ToolCall("search", {"query": "Tarskmere"})),
+        ("<answer> Orvania </answer>", Answer("Orvania")),
+        ("<think>maybe <search>x</search>? no</think><answer>1921</answer>", Answer("1921")),
+        ("<search>multi\nline</search>", ToolCall("search", {"query": "multi\nline"})),
+    ],
+)
+def test_search_r1_valid_actions(text, expected):
+    assert search_r1.parse(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("I think the answer is Paris.", "no action found"),
+        ("", "no action found"),
+        ("<search>a</search><search>b</search>", "found 2 actions"),
+        ("<search>a</search> then <answer>b</answer>", "found 2 actions"),
+        ("<search>unfinished", "the <search> tag is never closed"),
+        ("<search>  </search>", "the <search> tag is empty"),
+        ("<answer></answer>", "the <answer> tag is empty"),
+        ("<search><answer>x</answer></search>", "tags cannot be nested"),
+        ("<search>a <search>b</search>", "tags cannot be nested"),
+    ],
+)
+def test_search_r1_malformed_actions_say_what_a_valid_action_is(text, problem):
+    parsed = search_r1.parse(text)
+    assert isinstance(parsed, InvalidAction)
+    assert problem in parsed.error
+    assert "<search> your query </search>" in parsed.error and "<answer>" in parsed.error
+
+
+def test_tool_call_valid_actions():
+    text = 'Let me search.\n<tool_call>\n{"name": "search", "arguments": {"query": "Orvania"}}\n</tool_call>'
+    assert tool_call.parse(text) == ToolCall("search", {"query": "Orvania"})
+    # Arguments given as a JSON string, as some models write them.
+    text = '<tool_call>{"name": "search", "arguments": "{\\"query\\": \\"x\\"}"}</tool_call>'
+    assert tool_call.parse(text) == ToolCall("search", {"query": "x"})
+    assert tool_call.parse("<answer>Orvania</answer>") == Answer("Orvania")
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ('<tool_call>{"name": "search", "arguments": {"query": </tool_call>', "not valid JSON"),
+        ('<tool_call>["search"]</tool_call>', 'a JSON object with a string "name"'),
+        ('<tool_call>{"arguments": {}}</tool_call>', 'a JSON object with a string "name"'),
+        ('<tool_call>{"name": "search", "arguments": [1]}</tool_call>', '"arguments" must be a JSON object'),
+        ('<tool_call>{"name": "search", "arguments": "{oops"}</tool_call>', "is a string that is not JSON"),
+        ('<tool_call>{"name": "a"}</tool_call><tool_call>{"name": "b"}</tool_call>', "found 2 actions"),
+        ('<tool_call>' + "[" * 100000 + '</tool_call>', "not valid JSON"),
+        ("plain text", "no action found"),
+    ],
+)
+def test_tool_call_malformed_actions(text, problem):
+    parsed = tool_call.parse(text)
+    assert isinstance(parsed, InvalidAction)
+    assert problem in parsed.error
+    assert "<tool_call>" in parsed.error
+
+
+@pytest.mark.parametrize("parser", [search_r1, tool_call])
+def test_render_parses_back(parser):
+    for action in (ToolCall("search", {"query": "Zorvan Quist"}), Answer("1921")):
+        assert parser.parse(parser.render(action)) == action
+
+
+def test_search_r1_cannot_render_other_tools():
+    with pytest.raises(ValueError):
+        search_r1.render(ToolCall("python", {"code": "1"}))
+
+
+def test_resolve_parser():
+    assert isinstance(resolve_parser("tool_call"), ToolCallParser)
+    with pytest.raises(ValueError, match="unknown action format 'xml'"):
+        resolve_parser("xml")
