@@ -27,11 +27,12 @@ def test_wheel_installs_and_runs(tmp_path):
 
     fresh = tmp_path / "fresh"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(fresh)], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--prefix", str(fresh), str(wheel)],
-                   check=True)
     python = fresh / "bin" / "python"
     site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           capture_output=True, text=True, check=True).stdout.strip()
+    # --target keeps pip away from this environment (--prefix would uninstall its editable install).
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", site, str(wheel)],
+                   check=True)
     # Dependencies come from this environment; a .pth line adds its site-packages
     # without running its .pth files, so the checkout's editable install stays out.
     (Path(site) / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
@@ -39,7 +40,7 @@ def test_wheel_installs_and_runs(tmp_path):
     where = subprocess.run([str(python), "-c", "import agent_r1.envs, agent_r1.trainer.cli as c; print(c.__file__)"],
                            capture_output=True, text=True, check=True, cwd=tmp_path).stdout
     assert where.startswith(str(fresh)), where
-    run = subprocess.run([str(python), str(fresh / "bin" / "agent-r1"), "eval", "--episodes", "5", "--quiet"],
+    run = subprocess.run([str(python), str(Path(site) / "bin" / "agent-r1"), "eval", "--episodes", "5", "--quiet"],
                          capture_output=True, text=True, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert "| AgentR1/SynthHop-v0 | oracle | 5 | 1.000" in run.stdout
