@@ -28,12 +28,22 @@ class QATask:
     supporting_ids: tuple[str, ...]
     oracle_queries: tuple[str, ...]
     retriever: Retriever
+    # "id": a retrieved passage is gold when its id is in supporting_ids; "title":
+    # when its title_key is (for corpora that split or re-key the gold articles).
+    match_gold_by: str = "id"
 
     def __post_init__(self) -> None:
         if not self.answers:
             raise ValueError(f"task {self.id!r} has no answer")
         if len(self.supporting_ids) != len(self.oracle_queries):
             raise ValueError(f"task {self.id!r}: one oracle query per supporting passage is needed")
+        if self.match_gold_by not in ("id", "title"):
+            raise ValueError(f"task {self.id!r}: match_gold_by must be 'id' or 'title'")
+
+
+def title_key(title: str) -> str:
+    """How titles are compared across sources: case, quotes and spacing do not matter."""
+    return " ".join(title.strip().strip('"').lower().split())
 
 
 def _normalize_query(query: str) -> str:
@@ -78,7 +88,11 @@ class QAEnv(ToolEnv):
             components["repeated_query"] = -1.0
         self._queries.add(query)
         if result.ok:
-            new = set(result.data.get("ids", ())) & set(self.task.supporting_ids) - self._found
+            if self.task.match_gold_by == "title":
+                retrieved = {title_key(title) for title in result.data.get("titles", ())}
+            else:
+                retrieved = set(result.data.get("ids", ()))
+            new = retrieved & set(self.task.supporting_ids) - self._found
             if new:
                 self._found |= new
                 components["new_gold_passage"] = float(len(new))

@@ -13,3 +13,20 @@ def shared_file(relative: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared sample {path} is not present")
     return path
+
+
+# A shared sample for each dataset env, so that tests over every registered id can build them.
+DATASET_SAMPLES = {
+    "AgentR1/HotpotQA-v0": "hotpotqa/dev_distractor_500.jsonl",
+    "AgentR1/2WikiMultihopQA-v0": "2wikimultihopqa/dev_500.jsonl",
+    "AgentR1/MuSiQue-v0": "musique/dev_100.jsonl",
+}
+
+
+def make_env(env_id: str, **kwargs):
+    """gym.make, with a shared sample as data for the dataset envs (skips when it is absent)."""
+    import gymnasium as gym
+
+    if env_id in DATASET_SAMPLES:
+        kwargs.setdefault("data_path", shared_file(DATASET_SAMPLES[env_id]))
+    return gym.make(env_id, **kwargs)

@@ -34,7 +34,7 @@ def test_eval_several_policies_and_env_arguments(tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["eval", "--env", "AgentR1/Nope-v0"], "unknown env 'AgentR1/Nope-v0'; registered: AgentR1/SynthHop"),
+        (["eval", "--env", "AgentR1/Nope-v0"], "unknown env 'AgentR1/Nope-v0'; registered: .*AgentR1/SynthHop-v0"),
         (["eval", "--policy", "genius"], "unknown policy 'genius'"),
         (["eval", "--env-arg", "hops"], "--env-arg takes KEY=VALUE"),
     ],

@@ -8,6 +8,7 @@ from gymnasium.utils.env_checker import check_env
 
 import agent_r1.envs
 from agent_r1.envs.spaces import UnicodeText
+from conftest import make_env
 
 ENV_IDS = sorted(agent_r1.envs.ENVS)
 
@@ -21,19 +22,20 @@ def test_importing_the_envs_is_light():
 def test_every_id_is_registered():
     registered = {env_id for env_id in gym.registry if env_id.startswith("AgentR1/")}
     assert set(ENV_IDS) <= registered
-    assert "AgentR1/SynthHop-v0" in registered
+    assert {"AgentR1/SynthHop-v0", "AgentR1/HotpotQA-v0", "AgentR1/2WikiMultihopQA-v0", "AgentR1/MuSiQue-v0"} <= registered
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
 def test_gymnasium_env_checker_passes(env_id):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a checker warning is a failure too
-        check_env(gym.make(env_id).unwrapped)
+        check_env(make_env(env_id).unwrapped)
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
 def test_vector_envs(env_id):
-    envs = gym.make_vec(env_id, num_envs=4, vectorization_mode="sync")
+    kwargs = make_env(env_id).spec.kwargs  # with the sample data where the env needs it
+    envs = gym.make_vec(env_id, num_envs=4, vectorization_mode="sync", **kwargs)
     observations, infos = envs.reset(seed=3)
     assert len(observations) == 4 and len(set(observations)) == 4
     for _ in range(10):  # past the end of the episodes: the vector env resets them itself

@@ -4,11 +4,11 @@ import json
 import random
 import zlib
 
-import gymnasium as gym
 import pytest
 
 import agent_r1.envs
 from agent_r1.envs import InvalidAction
+from conftest import make_env
 
 FRAGMENTS = [
     "<search>", "</search>", "<answer>", "</answer>", "<tool_call>", "</tool_call>", "<think>", "</think>",
@@ -47,7 +47,7 @@ def adversarial_action(rng: random.Random) -> str:
 @pytest.mark.parametrize("env_id", sorted(agent_r1.envs.ENVS))
 @pytest.mark.parametrize("action_format", ["search_r1", "tool_call"])
 def test_ten_thousand_adversarial_actions(env_id, action_format):
-    env = gym.make(env_id, action_format=action_format, reward="process")
+    env = make_env(env_id, action_format=action_format, reward="process")
     rng = random.Random(zlib.crc32(f"{env_id} {action_format}".encode()))
     env.reset(seed=0)
     episodes, invalid = 0, 0

@@ -10,7 +10,11 @@ CSR matrix: a query touches only the posting lists of its own terms.
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shutil
+from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
@@ -138,6 +142,43 @@ class BM25Index:
             order = np.lexsort((docs, -values))[:k]
             hits.append([(int(docs[i]), float(values[i])) for i in order])
         return hits
+
+    def save(self, directory: str | Path) -> None:
+        """Writes the index to `directory` atomically (a reader never sees half an index)."""
+        directory = Path(directory)
+        tmp = directory.with_name(directory.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        w = self._weights
+        np.savez(tmp / "weights.npz", data=w.data, indices=w.indices, indptr=w.indptr, idf=self.idf)
+        terms = sorted(self.vocabulary, key=self.vocabulary.__getitem__)
+        meta = {"format": 1, "k1": self.k1, "b": self.b, "epsilon": self.epsilon, "idf": self.idf_kind,
+                "num_docs": self.num_docs, "tokenizer": f"{self.tokenizer.__module__}.{self.tokenizer.__qualname__}",
+                "vocabulary": terms}
+        (tmp / "meta.json").write_text(json.dumps(meta))
+        if directory.exists():
+            shutil.rmtree(directory)
+        os.replace(tmp, directory)
+
+    @classmethod
+    def load(cls, directory: str | Path, *, tokenizer: Tokenizer = tokenize) -> "BM25Index":
+        """Reads an index written by `save`; pass the tokenizer it was built with."""
+        directory = Path(directory)
+        try:
+            meta = json.loads((directory / "meta.json").read_text())
+            arrays = np.load(directory / "weights.npz")
+            index = cls.__new__(cls)
+            index.tokenizer = tokenizer
+            index.k1, index.b, index.epsilon, index.idf_kind = meta["k1"], meta["b"], meta["epsilon"], meta["idf"]
+            index.num_docs = meta["num_docs"]
+            index.vocabulary = {term: i for i, term in enumerate(meta["vocabulary"])}
+            index.idf = arrays["idf"]
+            index._weights = sparse.csr_matrix(
+                (arrays["data"], arrays["indices"], arrays["indptr"]), shape=(len(index.vocabulary), index.num_docs)
+            )
+        except (OSError, KeyError, ValueError) as exc:
+            raise ValueError(f"{directory} does not hold a readable BM25 index ({exc})") from None
+        return index
 
     @property
     def nbytes(self) -> int:

@@ -22,6 +22,14 @@ class Passage:
         return f"{self.title}\n{self.text}" if self.title else self.text
 
 
+def passage_from_contents(passage_id: str, contents: str) -> Passage:
+    """A passage from the `"Title"\ntext` contents of the Wikipedia dumps used by DPR, Search-R1 and FlashRAG."""
+    title, newline, text = contents.partition("\n")
+    if not newline:
+        return Passage(passage_id, "", contents)
+    return Passage(passage_id, title.strip().strip('"'), text)
+
+
 @dataclass(frozen=True)
 class SearchHit:
     passage: Passage
@@ -39,9 +47,13 @@ class BM25Retriever:
     words in half of a small corpus, such as the ten passages of a distractor setting.
     """
 
-    def __init__(self, passages: Sequence[Passage], *, tokenizer: Tokenizer = tokenize, idf: str = "lucene") -> None:
+    def __init__(
+        self, passages: Sequence[Passage], *, tokenizer: Tokenizer = tokenize, idf: str = "lucene", index: BM25Index | None = None
+    ) -> None:
         self.passages = list(passages)
-        self.index = BM25Index((p.contents for p in self.passages), tokenizer=tokenizer, idf=idf)
+        self.index = index if index is not None else BM25Index((p.contents for p in self.passages), tokenizer=tokenizer, idf=idf)
+        if len(self.index) != len(self.passages):
+            raise ValueError(f"the index holds {len(self.index)} passages, but {len(self.passages)} were given")
 
     def search(self, query: str, k: int) -> list[SearchHit]:
         return [SearchHit(self.passages[i], score) for i, score in self.index.search(query, k)]

@@ -29,7 +29,7 @@ class SearchTool(Tool):
             return ToolResult.failure("the search query is empty")
         hits = self.retriever.search(query, self.top_k)
         if not hits:
-            return ToolResult(content="No passage matches this query.", data={"ids": [], "scores": []})
+            return ToolResult(content="No passage matches this query.", data={"ids": [], "titles": [], "scores": []})
         blocks = []
         for rank, hit in enumerate(hits, start=1):
             text = hit.passage.text
@@ -38,5 +38,9 @@ class SearchTool(Tool):
             blocks.append(f"Doc {rank} (Title: {hit.passage.title}) {text}")
         return ToolResult(
             content="\n".join(blocks),
-            data={"ids": [hit.passage.id for hit in hits], "scores": [hit.score for hit in hits]},
+            data={
+                "ids": [hit.passage.id for hit in hits],
+                "titles": [hit.passage.title for hit in hits],
+                "scores": [hit.score for hit in hits],
+            },
         )

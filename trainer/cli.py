@@ -51,6 +51,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_download(args: argparse.Namespace) -> int:
+    from agent_r1.envs.datasets.download import DownloadError, data_home, download
+
+    splits = ["dev", "train"] if args.split == "all" else [args.split]
+    for split in splits:
+        try:
+            path = download(args.dataset, split, root=Path(args.root) if args.root else None, url=args.url,
+                            checksum=args.checksum, progress=not args.quiet)
+        except (DownloadError, ValueError) as exc:
+            raise SystemExit(f"error: {exc}") from None
+        print(f"{args.dataset} {split}: {path}")
+    if not args.root:
+        print(f"(the cache is {data_home()}; set AGENT_R1_DATA to move it)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agent-r1", description="Train and benchmark LLM agents that use tools.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
@@ -66,6 +82,16 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--output", help="write the summary and every episode (with its transcript) to this JSON file")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(func=cmd_eval)
+
+    data = commands.add_parser("data", help="manage datasets").add_subparsers(dest="data_command", required=True)
+    dl = data.add_parser("download", help="fetch an official dataset file into the cache ($AGENT_R1_DATA)")
+    dl.add_argument("dataset", choices=["hotpotqa", "2wikimultihopqa", "musique"])
+    dl.add_argument("--split", choices=["dev", "train", "all"], default="dev")
+    dl.add_argument("--root", help="the cache folder (default: $AGENT_R1_DATA or ~/.cache/agent_r1)")
+    dl.add_argument("--url", help="download from this address instead (a mirror)")
+    dl.add_argument("--checksum", help="expected ALGORITHM:HEX of the download, e.g. sha256:...")
+    dl.add_argument("--quiet", action="store_true", help="no progress bar")
+    dl.set_defaults(func=cmd_data_download)
     return parser
 
 

@@ -1,0 +1,84 @@
+"""Small HTTP servers on 127.0.0.1 for the download and retrieval tests."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable, Iterator
+
+
+@contextlib.contextmanager
+def serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def file_handler(files: dict[str, bytes], *, cut_first_response_at: int | None = None, log: list | None = None):
+    """Serves `files` by path, with Range support; optionally drops the first connection midway."""
+    state = {"cut": cut_first_response_at}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            body = files.get(self.path)
+            if log is not None:
+                log.append({"path": self.path, "range": self.headers.get("Range")})
+            if body is None:
+                self.send_error(404)
+                return
+            start = 0
+            if self.headers.get("Range"):
+                start = int(self.headers["Range"].split("=")[1].split("-")[0])
+                if start >= len(body):
+                    self.send_response(416)
+                    self.end_headers()
+                    return
+                self.send_response(206)
+                self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+            else:
+                self.send_response(200)
+            self.send_header("Content-Length", str(len(body) - start))
+            self.end_headers()
+            if state["cut"] is not None:
+                self.wfile.write(body[start : state["cut"]])
+                state["cut"] = None
+                self.close_connection = True
+                return
+            self.wfile.write(body[start:])
+
+    return Handler
+
+
+def retrieval_handler(search: Callable[[str, int], list[dict]], *, fail: bool = False, calls: list | None = None):
+    """A Search-R1-style `POST /retrieve`; `fail` answers 500 to everything."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if calls is not None:
+                calls.append(request)
+            if fail or self.path != "/retrieve":
+                self.send_error(500 if fail else 404)
+                return
+            result = [search(q, request["topk"]) for q in request["queries"]]
+            body = json.dumps({"result": result}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    return Handler

@@ -1,0 +1,132 @@
+import json
+
+import gymnasium as gym
+import pytest
+
+import agent_r1.envs  # noqa: F401
+from conftest import DATASET_SAMPLES, shared_file
+from servers import retrieval_handler, serve
+from test_datasets_formats import HOTPOT
+
+OTHER = {**HOTPOT, "_id": "q2", "question": "Where is Belvik?", "answer": "Quelland",
+         "supporting_facts": [["Belvik", 0]],
+         "context": [["Belvik", ["Belvik is a city in Quelland."]], ["Tarskmere", ["Tarskmere is a city", " in Orvania."]]]}
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps([HOTPOT, OTHER]))
+    return path
+
+
+def play_oracle(env, **reset):
+    env.reset(**reset)
+    while True:
+        _, _, terminated, truncated, info = env.step(env.unwrapped.oracle_action())
+        if terminated or truncated:
+            return info
+
+
+def test_without_data_the_error_says_what_to_run(monkeypatch, tmp_path):
+    monkeypatch.setenv("AGENT_R1_DATA", str(tmp_path))
+    with pytest.raises(FileNotFoundError) as excinfo:
+        gym.make("AgentR1/HotpotQA-v0")
+    message = str(excinfo.value)
+    assert "agent-r1 data download hotpotqa --split dev" in message
+    assert "AGENT_R1_DATA" in message and "data_path=" in message
+    with pytest.raises(FileNotFoundError, match="is not a file"):
+        gym.make("AgentR1/MuSiQue-v0", data_path=tmp_path / "nope.jsonl")
+
+
+def test_the_cache_folder_is_found_through_the_variable(monkeypatch, tmp_path, tiny):
+    (tmp_path / "hotpotqa").mkdir()
+    (tmp_path / "hotpotqa" / "hotpot_dev_distractor_v1.json").write_text(tiny.read_text())
+    monkeypatch.setenv("AGENT_R1_DATA", str(tmp_path))
+    env = gym.make("AgentR1/HotpotQA-v0")
+    _, info = env.reset(seed=0)
+    assert info["task_id"] in {"q1", "q2"}
+
+
+def test_distractor_searches_only_the_questions_own_paragraphs(tiny):
+    env = gym.make("AgentR1/HotpotQA-v0", data_path=tiny, setting="distractor")
+    env.reset(options={"index": 1})
+    assert [p.title for p in env.unwrapped.task.retriever.passages] == ["Belvik", "Tarskmere"]
+    info = play_oracle(env, options={"index": 0})
+    assert info["metrics"]["em"] == 1.0 and info["metrics"]["gold_recall"] == 1.0
+
+
+def test_pooled_searches_every_paragraph_of_the_split_once(tiny):
+    env = gym.make("AgentR1/HotpotQA-v0", data_path=tiny)  # pooled is the default
+    env.reset(options={"index": 1})
+    titles = sorted(p.title for p in env.unwrapped.task.retriever.passages)
+    assert titles == ["Belvik", "Belvik", "Tarskmere", "Zorvan Quist"]  # two different Belvik texts, one Tarskmere
+    assert play_oracle(env, options={"index": 0})["metrics"]["gold_recall"] == 1.0
+
+
+def test_corpus_setting_indexes_once_and_matches_gold_by_title(tiny, tmp_path, monkeypatch):
+    monkeypatch.setenv("AGENT_R1_DATA", str(tmp_path / "cache"))
+    corpus = tmp_path / "wiki.jsonl"
+    corpus.write_text("\n".join(json.dumps(row) for row in [
+        {"id": "1", "contents": '"Zorvan Quist"\nZorvan Quist is a painter born in Tarskmere.'},
+        {"id": "2", "contents": '"Tarskmere"\nTarskmere is a city in Orvania.'},
+        {"id": "3", "contents": '"Tarskmere"\nThe second chunk of the Tarskmere article.'},
+    ]))
+    env = gym.make("AgentR1/HotpotQA-v0", data_path=tiny, setting="corpus", corpus_path=corpus, reward="process")
+    (cached,) = (tmp_path / "cache" / "indexes").iterdir()
+    env.reset(options={"index": 0})
+    *_, info = env.step("<search>Tarskmere</search>")
+    # Three hits: Zorvan Quist and two chunks of Tarskmere; the chunks of one gold article count once.
+    assert len(info["tool_result"].data["ids"]) == 3
+    assert info["reward_components"] == {"new_gold_passage": 2.0}
+    from agent_r1.envs.datasets import env as module
+    module._corpus.cache_clear()
+    (cached / "meta.json").write_text("{broken")
+    gym.make("AgentR1/HotpotQA-v0", data_path=tiny, setting="corpus", corpus_path=corpus)  # rebuilds the bad cache
+    assert json.loads((cached / "meta.json").read_text())["num_docs"] == 3
+
+
+def test_remote_setting(tiny):
+    docs = [{"id": "9", "contents": '"Zorvan Quist"\nZorvan Quist is a painter born in Tarskmere.'}]
+    with serve(retrieval_handler(lambda q, k: [{"document": d, "score": 1.0} for d in docs])) as url:
+        env = gym.make("AgentR1/HotpotQA-v0", data_path=tiny, setting="remote", retriever_url=url, reward="process")
+        env.reset(options={"index": 0})
+        obs, *_, info = env.step("<search>Zorvan</search>")
+    assert obs.startswith("<information>Doc 1 (Title: Zorvan Quist)")
+    assert info["reward_components"] == {"new_gold_passage": 1.0}
+    env.reset(options={"index": 0})  # the server is gone now
+    obs, _, terminated, _, info = env.step("<search>Zorvan</search>")
+    assert "retrieval server" in obs and info["reward_components"] == {"tool_error": -1.0} and not terminated
+
+
+def test_bad_settings(tiny):
+    with pytest.raises(ValueError, match="setting must be one of"):
+        gym.make("AgentR1/HotpotQA-v0", data_path=tiny, setting="web")
+    with pytest.raises(ValueError, match="needs corpus_path"):
+        gym.make("AgentR1/HotpotQA-v0", data_path=tiny, setting="corpus")
+    with pytest.raises(ValueError, match="needs retriever_url"):
+        gym.make("AgentR1/HotpotQA-v0", data_path=tiny, setting="remote")
+    env = gym.make("AgentR1/HotpotQA-v0", data_path=tiny)
+    with pytest.raises(IndexError, match=r"must be in \[0, 2\)"):
+        env.reset(options={"index": 2})
+
+
+def test_musique_aliases_count_as_exact_matches():
+    env = gym.make("AgentR1/MuSiQue-v0", data_path=shared_file("musique/dev_100.jsonl"))
+    for index, record in enumerate(env.unwrapped.records):
+        if len(record.answers) > 1:
+            env.reset(options={"index": index})
+            *_, info = env.step(f"<answer>{record.answers[1]}</answer>")
+            assert info["metrics"]["em"] == 1.0
+            return
+    pytest.skip("no question with aliases in the sample")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("env_id", sorted(DATASET_SAMPLES))
+@pytest.mark.parametrize("setting", ["distractor", "pooled"])
+def test_the_oracle_answers_every_question_of_the_samples(env_id, setting):
+    env = gym.make(env_id, data_path=shared_file(DATASET_SAMPLES[env_id]), setting=setting)
+    records = env.unwrapped.records
+    ems = [play_oracle(env, options={"index": i})["metrics"]["em"] for i in range(len(records))]
+    assert sum(ems) == len(records)
