@@ -1,0 +1,28 @@
+"""The benchmark scripts run (on small inputs) and report sane numbers."""
+
+import json
+
+from agent_r1.benchmarks import bm25_speed, retrieval_quality
+from test_datasets_formats import HOTPOT
+
+
+def test_bm25_speed_script(tmp_path, capsys):
+    results = bm25_speed.main(["--passages", "3000", "--queries", "50", "--reference-queries", "10",
+                               "--scale", "2000", "--json", str(tmp_path / "r.json")])
+    comparison = results["comparison"]
+    assert comparison["top5_agreement"] == 1.0
+    assert comparison["speedup_p50"] > 1
+    assert results["scale"]["passages"] == 2000 and results["scale"]["p50_ms"] > 0
+    assert "speedup (p50 latency)" in capsys.readouterr().out
+    assert json.loads((tmp_path / "r.json").read_text())["comparison"]["passages"] == 3000
+
+
+def test_retrieval_quality_measures_recall(tmp_path):
+    path = tmp_path / "h.json"
+    path.write_text(json.dumps([HOTPOT]))
+    distractor, pooled = retrieval_quality.measure("hotpotqa", path, None)
+    assert distractor["setting"] == "distractor" and pooled["passages"] == 3
+    # "In which country was Zorvan Quist born?" finds the Zorvan Quist paragraph first, not Tarskmere.
+    assert distractor["recall@1"] == 0.5 and distractor["recall@10"] == 0.5
+    table = retrieval_quality.format_rows([distractor, pooled])
+    assert "| hotpotqa | pooled | 1 | 3 |" in table
