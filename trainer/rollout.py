@@ -1,0 +1,178 @@
+"""The rollout engine: a policy and N environments in, training-ready trajectories out.
+
+Every active episode generates in one batch; episodes leave the batch as they
+finish. Environment steps run in a thread pool, each with a timeout. Tokens are
+never re-tokenized: the model's tokens are kept as sampled, and each
+observation is rendered by the chat template as a suffix of the conversation,
+tokenized once and appended. A template that re-renders earlier turns
+differently (e.g. strips earlier reasoning) would break that contract; it is
+detected and reported.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import gymnasium as gym
+
+from agent_r1.envs.actions import ToolCallParser
+from agent_r1.trainer.generation import Generator, SamplingConfig
+from agent_r1.trainer.trajectory import Trajectory
+
+logger = logging.getLogger(__name__)
+
+STOP_STRINGS = ("</search>", "</tool_call>", "</answer>")
+
+
+class ChatTemplateError(RuntimeError):
+    """The chat template does not keep earlier turns unchanged when a turn is added."""
+
+
+@dataclass(frozen=True)
+class RolloutConfig:
+    max_turns: int = 8  # the engine's own cap; each env also has its turn budget
+    max_tokens_per_turn: int = 128
+    max_total_tokens: int = 2048  # prompt and response together
+    temperature: float = 1.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = STOP_STRINGS
+    step_timeout: float = 30.0  # seconds for one env.step
+
+    def sampling(self) -> SamplingConfig:
+        return SamplingConfig(self.max_tokens_per_turn, self.temperature, self.top_p, self.stop)
+
+
+class _Episode:
+    def __init__(self, env: gym.Env, trajectory: Trajectory, rendered: str, tools: list[dict] | None) -> None:
+        self.env, self.trajectory, self.rendered, self.tools = env, trajectory, rendered, tools
+        self.ids = list(trajectory.prompt_ids)
+        self.done = False
+
+    def finish(self, reason: str | None, *, terminated: bool = False, metrics: dict | None = None) -> None:
+        self.done = True
+        self.trajectory.terminated = terminated
+        self.trajectory.truncated = not terminated
+        self.trajectory.truncation = None if terminated else reason
+        self.trajectory.metrics = metrics or {"em": 0.0, "f1": 0.0, "answered": False}
+        self.trajectory.metrics.setdefault("turns", len(self.trajectory.turn_spans))
+        self.trajectory.messages = self.env.unwrapped.messages
+
+
+class RolloutEngine:
+    def __init__(
+        self,
+        generator: Generator,
+        tokenizer,
+        env_id: str,
+        *,
+        env_kwargs: dict[str, Any] | None = None,
+        config: RolloutConfig = RolloutConfig(),
+        env_factory: Callable[[], gym.Env] | None = None,
+    ) -> None:
+        self.generator, self.tokenizer, self.env_id, self.config = generator, tokenizer, env_id, config
+        self.env_factory = env_factory or (lambda: gym.make(env_id, **(env_kwargs or {})))
+        self._envs: list[gym.Env] = []
+        self._pool: ThreadPoolExecutor | None = None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        for env in self._envs:
+            env.close()
+
+    def _render(self, messages: list[dict], tools: list[dict] | None) -> str:
+        return self.tokenizer.apply_chat_template(messages, tools=tools, add_generation_prompt=True, tokenize=False)
+
+    def _encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def _start(self, seeds: Sequence[int], group_size: int) -> list[_Episode]:
+        count = len(seeds) * group_size
+        while len(self._envs) < count:
+            self._envs.append(self.env_factory())
+        if self._pool is None or self._pool._max_workers < count:
+            self._pool = ThreadPoolExecutor(max_workers=max(4, count), thread_name_prefix="env")
+        plan = [(seed, group) for group, seed in enumerate(seeds) for _ in range(group_size)]
+        resets = [self._pool.submit(env.reset, seed=seed) for env, (seed, _) in zip(self._envs, plan)]
+        episodes = []
+        for env, (seed, group), future in zip(self._envs, plan, resets):
+            _, info = future.result()
+            unwrapped = env.unwrapped
+            tools = unwrapped.tool_schemas() if isinstance(unwrapped.parser, ToolCallParser) else None
+            rendered = self._render(unwrapped.messages, tools)
+            trajectory = Trajectory(self.env_id, seed, group, info.get("task_id"), self._encode(rendered))
+            episodes.append(_Episode(env, trajectory, rendered, tools))
+        return episodes
+
+    def rollout(self, seeds: Sequence[int], group_size: int = 1) -> list[Trajectory]:
+        """Runs len(seeds) x group_size episodes; the members of a group reset with the same seed."""
+        if group_size < 1 or not seeds:
+            raise ValueError("rollout needs at least one seed and a group size of at least 1")
+        episodes = self._start(seeds, group_size)
+        sampling = self.config.sampling()
+        for episode in episodes:
+            self._check_budget(episode)
+        while active := [e for e in episodes if not e.done]:
+            budgets = [min(self.config.max_tokens_per_turn, self.config.max_total_tokens - len(e.ids)) for e in active]
+            samples = self.generator.generate([e.ids for e in active], sampling, max_new_tokens=budgets)
+            actions = []
+            for episode, sample in zip(active, samples):
+                episode.trajectory.append_model_turn(list(sample.token_ids), list(sample.logprobs), sample.finish_reason)
+                episode.ids += sample.token_ids
+                actions.append(self.tokenizer.decode(sample.token_ids, skip_special_tokens=True))
+            futures = [self._pool.submit(e.env.step, action) for e, action in zip(active, actions)]
+            wait(futures, timeout=self.config.step_timeout)  # all steps started together: a per-step timeout
+            for episode, sample, future in zip(active, samples, futures):
+                self._after_step(episode, sample.text, future)
+        return [e.trajectory for e in episodes]
+
+    def _after_step(self, episode: _Episode, sampled_text: str, future) -> None:
+        trajectory = episode.trajectory
+        if not future.done():
+            # The env is stuck in step() and can no longer be trusted: replace it, end the episode.
+            logger.warning("env.step of %s (seed %d) timed out after %.1f s", self.env_id, trajectory.seed, self.config.step_timeout)
+            self._envs[self._envs.index(episode.env)] = self.env_factory()
+            trajectory.reward_last_turn(0.0, {})
+            episode.finish("step_timeout")
+            return
+        if future.exception() is not None:
+            logger.warning("env.step of %s (seed %d) raised %r", self.env_id, trajectory.seed, future.exception())
+            trajectory.reward_last_turn(0.0, {})
+            episode.finish("step_error")
+            return
+        _, reward, terminated, truncated, info = future.result()
+        trajectory.reward_last_turn(float(reward), info.get("reward_components", {}))
+        if terminated or truncated:
+            episode.finish("env", terminated=terminated, metrics=dict(info.get("metrics", {})))
+            return
+        if len(trajectory.turn_spans) >= self.config.max_turns:
+            episode.finish("max_turns")
+            return
+        self._append_observation(episode, sampled_text)
+
+    def _append_observation(self, episode: _Episode, sampled_text: str) -> None:
+        seen = episode.rendered + sampled_text  # what the model has read and written so far
+        full = self._render(episode.env.unwrapped.messages, episode.tools)
+        if not full.startswith(seen):
+            at = next((i for i, (a, b) in enumerate(zip(seen, full)) if a != b), min(len(seen), len(full)))
+            raise ChatTemplateError(
+                "the chat template does not keep earlier turns unchanged when a turn is added, so the sampled "
+                f"tokens cannot be kept as they are. At character {at}, the conversation so far reads "
+                f"{seen[max(0, at - 40):at + 40]!r} but the re-rendered one reads {full[max(0, at - 40):at + 40]!r}. "
+                "Use a template that renders earlier turns verbatim (one that strips earlier reasoning does not)."
+            )
+        suffix = self._encode(full[len(seen):])
+        if len(episode.ids) + len(suffix) >= self.config.max_total_tokens:
+            # No room for the observation and a next turn: the trajectory ends at the model's last token.
+            episode.finish("max_total_tokens")
+            return
+        episode.trajectory.append_observation(suffix)
+        episode.ids += suffix
+        episode.rendered = full
+
+    def _check_budget(self, episode: _Episode) -> None:
+        if len(episode.ids) >= self.config.max_total_tokens:
+            episode.finish("max_total_tokens")

