@@ -68,7 +68,7 @@ def test_stop_strings_end_a_turn(smollm2_tokenizer):
                 input_ids = torch.cat([input_ids, scores.argmax(-1, keepdim=True)], dim=1)
                 if stopping_criteria(input_ids, scores).all():
                     break
-            return input_ids
+            return type("Output", (), {"sequences": input_ids, "past_key_values": None})()
 
     generator = TransformersGenerator(Parrot("<search> Orvania </search> and more"), smollm2_tokenizer)
     (sample,) = generator.generate([[1, 2]], SamplingConfig(max_new_tokens=40, stop=("</search>", "</answer>")))
@@ -79,9 +79,11 @@ def test_stop_strings_end_a_turn(smollm2_tokenizer):
 
 def test_the_engine_on_a_real_model_keeps_the_sampled_logprobs(tiny_model, smollm2_tokenizer):
     torch.manual_seed(0)
-    engine = RolloutEngine(TransformersGenerator(tiny_model, smollm2_tokenizer), smollm2_tokenizer, "AgentR1/SynthHop-v0",
+    generator = TransformersGenerator(tiny_model, smollm2_tokenizer)
+    engine = RolloutEngine(generator, smollm2_tokenizer, "AgentR1/SynthHop-v0",
                            config=RolloutConfig(max_tokens_per_turn=10, max_total_tokens=1024))
     trajectories = engine.rollout([0, 1], group_size=2)
+    assert generator.cached_calls == 3  # turns 2 to 4 continued from the cache
     for t in trajectories:
         assert t.truncated and t.truncation == "env" and len(t.turn_spans) == 4  # random text: invalid actions
         ids = t.prompt_ids + t.response_ids

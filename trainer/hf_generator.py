@@ -1,7 +1,9 @@
-"""Generation with transformers `generate`: one left-padded batch, the KV cache, per-row stops."""
+"""Generation with transformers `generate`: left-padded batches, per-row stops, the KV cache kept across turns."""
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
@@ -39,23 +41,34 @@ class _SampledLogprobs(LogitsProcessor):
         return torch.stack(self.steps, dim=1) if self.steps else torch.zeros(len(last_tokens), 0)
 
 
+@functools.lru_cache(maxsize=8)
+def _closing_tokens(tokenizer, stops: tuple[str, ...]) -> frozenset[int]:
+    """The tokens whose text holds the last character of a stop string: only they can complete one."""
+    finals = {stop[-1] for stop in stops}
+    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+    return frozenset(i for i, text in enumerate(texts) if any(c in text for c in finals))
+
+
 class _StopStringsAndBudgets(StoppingCriteria):
     """Per row: done once its text holds a stop string or its own token budget is spent."""
 
     def __init__(self, tokenizer, prompt_length: int, stops: Sequence[str], budgets: Sequence[int]) -> None:
         self.tokenizer, self.start, self.stops, self.budgets = tokenizer, prompt_length, tuple(stops), list(budgets)
+        self.closing = _closing_tokens(tokenizer, self.stops) if self.stops else frozenset()
         self.done_at: list[int | None] = [None] * len(budgets)  # tokens generated when the row stopped
         self.by_stop: list[bool] = [False] * len(budgets)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs) -> torch.BoolTensor:
         generated = input_ids.shape[1] - self.start
         done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        last = input_ids[:, -1].tolist()
         for row in range(input_ids.shape[0]):
             if self.done_at[row] is not None:
                 done[row] = True
                 continue
-            if self.stops:
-                # Only the tail can hold a new stop: earlier steps checked the rest.
+            if last[row] in self.closing:
+                # Decoding is the slow part of a step: only a closing token can complete a stop,
+                # and only the tail can hold a new one.
                 tail = self.tokenizer.decode(input_ids[row, max(self.start, input_ids.shape[1] - 16):])
                 if first_stop(tail, self.stops) >= 0:
                     self.done_at[row], self.by_stop[row], done[row] = generated, True, True
@@ -65,16 +78,56 @@ class _StopStringsAndBudgets(StoppingCriteria):
         return done
 
 
+@dataclass
+class _CachedRow:
+    tokens: list[int]  # the real tokens whose keys and values are in the cache, in order
+    mask: list[int]  # one entry per cache position: 1 for a real token, 0 for padding
+
+
 class TransformersGenerator:
-    def __init__(self, model, tokenizer, *, device: str | None = None) -> None:
+    """Batched generation with transformers, reusing the KV cache across turns.
+
+    A multi-turn prompt is the previous prompt, the sampled turn and an
+    observation. When every prompt of a call extends a row of the previous
+    call, the previous KV cache is kept (rows selected, the new tokens of each
+    row right-aligned behind padding that the attention mask hides), so only
+    the new tokens are computed: the same prefix caching vLLM does. Otherwise
+    the batch starts afresh.
+    """
+
+    def __init__(self, model, tokenizer, *, device: str | None = None, reuse_cache: bool = True) -> None:
         self.model, self.tokenizer = model, tokenizer
         self.device = device or next(model.parameters()).device
         self.eos_ids = set(self._eos_ids())
+        self.reuse_cache = reuse_cache
+        self._cache = None
+        self._rows: list[_CachedRow] = []
+        self.cached_calls = 0  # calls that continued from the previous call's cache
 
     def _eos_ids(self) -> list[int]:
         eos = self.model.generation_config.eos_token_id
         ids = eos if isinstance(eos, list) else [eos] if eos is not None else []
         return ids + ([self.tokenizer.eos_token_id] if self.tokenizer.eos_token_id is not None else [])
+
+    def reset_cache(self) -> None:
+        """Forget the cached turn (needed after the weights change)."""
+        self._cache, self._rows = None, []
+
+    def _match_rows(self, prompts: Sequence[Sequence[int]]) -> list[int] | None:
+        """For each prompt, the unused cached row it extends by at least one token; None if any has none."""
+        if self._cache is None:
+            return None
+        used: set[int] = set()
+        matches = []
+        for prompt in prompts:
+            for index, row in enumerate(self._rows):
+                if index not in used and len(row.tokens) < len(prompt) and list(prompt[: len(row.tokens)]) == row.tokens:
+                    used.add(index)
+                    matches.append(index)
+                    break
+            else:
+                return None
+        return matches
 
     @torch.no_grad()
     def generate(self, prompts: Sequence[Sequence[int]], config: SamplingConfig, *, max_new_tokens: Sequence[int] | None = None) -> list[Sample]:
@@ -84,18 +137,30 @@ class TransformersGenerator:
         if min(budgets) < 1:
             raise ValueError("every prompt needs a budget of at least one new token")
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else next(iter(self.eos_ids))
-        width = max(len(p) for p in prompts)
-        input_ids = torch.full((len(prompts), width), pad, dtype=torch.long)
-        attention = torch.zeros((len(prompts), width), dtype=torch.long)
-        for row, prompt in enumerate(prompts):
-            input_ids[row, width - len(prompt):] = torch.tensor(prompt, dtype=torch.long)
-            attention[row, width - len(prompt):] = 1
+        matches = self._match_rows(prompts) if self.reuse_cache else None
+        if matches is None:
+            cache, old = None, [_CachedRow([], []) for _ in prompts]
+        else:
+            self.cached_calls += 1
+            cache = self._cache
+            cache.batch_select_indices(torch.tensor(matches, device=self.device))
+            old = [self._rows[m] for m in matches]
+        cached = len(old[0].mask)
+        new = [list(p[len(row.tokens):]) for p, row in zip(prompts, old)]
+        width = max(map(len, new))
+        input_ids = torch.full((len(prompts), cached + width), pad, dtype=torch.long)
+        attention = torch.zeros((len(prompts), cached + width), dtype=torch.long)
+        for i, (row, tokens) in enumerate(zip(old, new)):
+            attention[i, :cached] = torch.tensor(row.mask, dtype=torch.long)
+            input_ids[i, cached + width - len(tokens):] = torch.tensor(tokens, dtype=torch.long)
+            attention[i, cached + width - len(tokens):] = 1
         logprobs = _SampledLogprobs(config.temperature)
-        stopper = _StopStringsAndBudgets(self.tokenizer, width, config.stop, budgets)
+        stopper = _StopStringsAndBudgets(self.tokenizer, cached + width, config.stop, budgets)
         sampling = config.temperature > 0
-        sequences = self.model.generate(
+        output = self.model.generate(
             input_ids=input_ids.to(self.device),
             attention_mask=attention.to(self.device),
+            past_key_values=cache,
             max_new_tokens=max(budgets),
             do_sample=sampling,
             temperature=config.temperature if sampling else None,
@@ -106,8 +171,10 @@ class TransformersGenerator:
             eos_token_id=sorted(self.eos_ids),
             logits_processor=LogitsProcessorList([logprobs]),
             stopping_criteria=StoppingCriteriaList([stopper]),
+            return_dict_in_generate=True,
         )
-        generated = sequences[:, width:].cpu()
+        sequences = output.sequences
+        generated = sequences[:, cached + width:].cpu()
         token_logprobs = logprobs.finish(sequences[:, -1]).cpu()
         samples = []
         for row in range(len(prompts)):
@@ -120,4 +187,20 @@ class TransformersGenerator:
                 length, reason = eos_at + 1, "eos"
             ids = ids[:length]
             samples.append(Sample(ids, token_logprobs[row, :length].tolist(), reason, self.tokenizer.decode(ids)))
+        self._remember(output.past_key_values, old, new, width, samples, generated.shape[1])
         return samples
+
+    def _remember(self, cache, old: list[_CachedRow], new: list[list[int]], width: int, samples: list[Sample], steps: int) -> None:
+        """Keeps the cache for the next turn: every step's token but the last was fed through the model."""
+        fed = steps - 1
+        rows = []
+        for row, tokens, sample in zip(old, new, samples):
+            real = min(len(sample.token_ids), fed)
+            rows.append(_CachedRow(
+                row.tokens + tokens + sample.token_ids[:real],
+                row.mask + [0] * (width - len(tokens)) + [1] * len(tokens) + [1] * real + [0] * (fed - real),
+            ))
+        if self.reuse_cache and cache is not None and cache.get_seq_length() == len(rows[0].mask):
+            self._cache, self._rows = cache, rows
+        else:
+            self.reset_cache()

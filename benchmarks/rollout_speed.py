@@ -1,0 +1,108 @@
+"""Rollout throughput: the engine on multi-turn episodes against plain batched generation.
+
+    python -m agent_r1.benchmarks.rollout_speed [--backend transformers|vllm] [--episodes 16]
+
+Side by side in one process, with SmolLM2-135M-Instruct on SynthHop:
+  (a) the engine: `--episodes` multi-turn episodes generated together;
+  (b) one single-turn batched generation of the same number of tokens (the
+      same batch size, every row forced to the same length: the best case);
+  (c) the same episodes (same seeds) run one at a time through the engine.
+Reported as generated tokens per second, and the ratios (a)/(b) and (a)/(c).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+
+import agent_r1.envs  # noqa: F401
+from agent_r1.trainer.backends import BACKENDS, make_generator
+from agent_r1.trainer.rollout import RolloutConfig, RolloutEngine
+
+
+def _plain_batch(generator, prompts: list[list[int]], tokens_per_row: int) -> float:
+    """Seconds for one batched generation of exactly tokens_per_row tokens per prompt."""
+    start = time.perf_counter()
+    if hasattr(generator, "llm"):
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        params = SamplingParams(temperature=1.0, max_tokens=tokens_per_row, min_tokens=tokens_per_row, logprobs=0)
+        generator.llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts], params, use_tqdm=False)
+    else:
+        import torch
+
+        from agent_r1.trainer.hf_generator import _SampledLogprobs
+        from transformers import LogitsProcessorList
+
+        width = max(map(len, prompts))
+        pad = generator.tokenizer.pad_token_id
+        ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+        with torch.no_grad():  # with log-probs recorded, as the engine does
+            generator.model.generate(input_ids=ids, attention_mask=mask, do_sample=True, top_k=0, max_new_tokens=tokens_per_row,
+                                     min_new_tokens=tokens_per_row, pad_token_id=pad,
+                                     logits_processor=LogitsProcessorList([_SampledLogprobs(1.0)]))
+    return time.perf_counter() - start
+
+
+def measure(backend: str, episodes: int, max_tokens_per_turn: int, env_id: str, seed: int, sequential: bool) -> dict:
+    generator, tokenizer = make_generator("smollm2-135m-instruct", backend, seed=seed)
+    config = RolloutConfig(max_tokens_per_turn=max_tokens_per_turn, temperature=1.0)
+    engine = RolloutEngine(generator, tokenizer, env_id, config=config)
+    seeds = list(range(seed, seed + episodes))
+    engine.rollout(seeds[:2])  # warm-up: first calls pay one-off costs
+
+    start = time.perf_counter()
+    trajectories = engine.rollout(seeds)
+    engine_seconds = time.perf_counter() - start
+    engine_tokens = sum(t.num_model_tokens for t in trajectories)
+    result = {
+        "backend": backend, "env": env_id, "episodes": episodes, "max_tokens_per_turn": max_tokens_per_turn,
+        "a_engine_tokens": engine_tokens, "a_engine_seconds": engine_seconds, "a_tokens_per_s": engine_tokens / engine_seconds,
+        "turns_per_episode": sum(len(t.turn_spans) for t in trajectories) / episodes,
+    }
+    prompts = [t.prompt_ids for t in trajectories]
+    per_row = math.ceil(engine_tokens / episodes)
+    plain_seconds = _plain_batch(generator, prompts, per_row)
+    result.update(b_plain_tokens=per_row * episodes, b_plain_seconds=plain_seconds,
+                  b_tokens_per_s=per_row * episodes / plain_seconds)
+    result["ratio_a_over_b"] = result["a_tokens_per_s"] / result["b_tokens_per_s"]
+    if sequential:
+        start, tokens = time.perf_counter(), 0
+        for s in seeds:
+            tokens += sum(t.num_model_tokens for t in engine.rollout([s]))
+        seconds = time.perf_counter() - start
+        result.update(c_sequential_tokens=tokens, c_sequential_seconds=seconds, c_tokens_per_s=tokens / seconds)
+        result["ratio_a_over_c"] = result["a_tokens_per_s"] / result["c_tokens_per_s"]
+    engine.close()
+    return result
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backend", choices=BACKENDS, default="transformers")
+    parser.add_argument("--episodes", type=int, default=16)
+    parser.add_argument("--max-tokens-per-turn", type=int, default=48)
+    parser.add_argument("--env", default="AgentR1/SynthHop-v0")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-sequential", action="store_true", help="skip (c), the slow one-at-a-time run")
+    parser.add_argument("--json", help="write the numbers to this file")
+    args = parser.parse_args(argv)
+    r = measure(args.backend, args.episodes, args.max_tokens_per_turn, args.env, args.seed, not args.no_sequential)
+    print(f"backend {r['backend']}, {r['episodes']} episodes of {r['env']}, {r['turns_per_episode']:.1f} turns each")
+    print(f"(a) engine, multi-turn, batched:   {r['a_engine_tokens']:6d} tokens in {r['a_engine_seconds']:6.1f} s = {r['a_tokens_per_s']:6.1f} tokens/s")
+    print(f"(b) single-turn batched generation: {r['b_plain_tokens']:6d} tokens in {r['b_plain_seconds']:6.1f} s = {r['b_tokens_per_s']:6.1f} tokens/s")
+    if "c_tokens_per_s" in r:
+        print(f"(c) the same episodes one by one:   {r['c_sequential_tokens']:6d} tokens in {r['c_sequential_seconds']:6.1f} s = {r['c_tokens_per_s']:6.1f} tokens/s")
+    print(f"(a)/(b) = {r['ratio_a_over_b']:.2f}" + (f", (a)/(c) = {r['ratio_a_over_c']:.1f}" if "ratio_a_over_c" in r else ""))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(r, f, indent=1)
+    return r
+
+
+if __name__ == "__main__":
+    main()
