@@ -34,8 +34,9 @@ def _plain_batch(generator, prompts: list[list[int]], tokens_per_row: int) -> fl
     else:
         import torch
 
-        from agent_r1.trainer.hf_generator import _SampledLogprobs
         from transformers import LogitsProcessorList
+
+        from agent_r1.trainer.hf_generator import _SampledLogprobs
 
         width = max(map(len, prompts))
         pad = generator.tokenizer.pad_token_id
@@ -48,8 +49,9 @@ def _plain_batch(generator, prompts: list[list[int]], tokens_per_row: int) -> fl
     return time.perf_counter() - start
 
 
-def measure(backend: str, episodes: int, max_tokens_per_turn: int, env_id: str, seed: int, sequential: bool) -> dict:
-    generator, tokenizer = make_generator("smollm2-135m-instruct", backend, seed=seed)
+def measure(backend: str, episodes: int, max_tokens_per_turn: int, env_id: str, seed: int, sequential: bool,
+            continuous: bool = False) -> dict:
+    generator, tokenizer = make_generator("smollm2-135m-instruct", backend, seed=seed, continuous=continuous)
     config = RolloutConfig(max_tokens_per_turn=max_tokens_per_turn, temperature=1.0)
     engine = RolloutEngine(generator, tokenizer, env_id, config=config)
     seeds = list(range(seed, seed + episodes))
@@ -60,7 +62,7 @@ def measure(backend: str, episodes: int, max_tokens_per_turn: int, env_id: str, 
     engine_seconds = time.perf_counter() - start
     engine_tokens = sum(t.num_model_tokens for t in trajectories)
     result = {
-        "backend": backend, "env": env_id, "episodes": episodes, "max_tokens_per_turn": max_tokens_per_turn,
+        "backend": backend, "continuous": continuous, "env": env_id, "episodes": episodes, "max_tokens_per_turn": max_tokens_per_turn,
         "a_engine_tokens": engine_tokens, "a_engine_seconds": engine_seconds, "a_tokens_per_s": engine_tokens / engine_seconds,
         "turns_per_episode": sum(len(t.turn_spans) for t in trajectories) / episodes,
     }
@@ -89,10 +91,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--env", default="AgentR1/SynthHop-v0")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-sequential", action="store_true", help="skip (c), the slow one-at-a-time run")
+    parser.add_argument("--continuous", action="store_true", help="continuous batching instead of turn-synchronous batches")
     parser.add_argument("--json", help="write the numbers to this file")
     args = parser.parse_args(argv)
-    r = measure(args.backend, args.episodes, args.max_tokens_per_turn, args.env, args.seed, not args.no_sequential)
-    print(f"backend {r['backend']}, {r['episodes']} episodes of {r['env']}, {r['turns_per_episode']:.1f} turns each")
+    r = measure(args.backend, args.episodes, args.max_tokens_per_turn, args.env, args.seed, not args.no_sequential,
+                continuous=args.continuous)
+    print(f"backend {r['backend']} ({'continuous batching' if r['continuous'] else 'turn-synchronous'}), {r['episodes']} episodes of {r['env']}, {r['turns_per_episode']:.1f} turns each")
     print(f"(a) engine, multi-turn, batched:   {r['a_engine_tokens']:6d} tokens in {r['a_engine_seconds']:6.1f} s = {r['a_tokens_per_s']:6.1f} tokens/s")
     print(f"(b) single-turn batched generation: {r['b_plain_tokens']:6d} tokens in {r['b_plain_seconds']:6.1f} s = {r['b_tokens_per_s']:6.1f} tokens/s")
     if "c_tokens_per_s" in r:

@@ -3,6 +3,9 @@ from pathlib import Path
 
 import pytest
 
+# No test reaches the Hugging Face hub: a model name that is not local fails at once instead of retrying.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
 ROOT = Path(__file__).resolve().parent.parent
 # The real dataset samples live beside the repository, never inside it.
 SHARED_DATA = Path(os.environ.get("AGENT_R1_SHARED_DATA", ROOT.parent / "shared" / "data"))

@@ -35,7 +35,7 @@ def test_eval_several_policies_and_env_arguments(tmp_path, capsys):
     "argv, message",
     [
         (["eval", "--env", "AgentR1/Nope-v0"], "unknown env 'AgentR1/Nope-v0'; registered: .*AgentR1/SynthHop-v0"),
-        (["eval", "--policy", "genius"], "unknown policy 'genius'"),
+        (["eval", "--policy", "genius"], "policy 'genius' is neither oracle nor random nor a loadable model"),
         (["eval", "--env-arg", "hops"], "--env-arg takes KEY=VALUE"),
     ],
 )

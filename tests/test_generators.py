@@ -108,3 +108,63 @@ def test_vllm_backend_through_the_command_line(tmp_path, smollm2_tokenizer):
         t = episode["trajectory"]
         assert len(t["loss_mask"]) == len(t["response_ids"]) == len(t["logprobs"])
         assert all(lp <= 0 for lp, m in zip(t["logprobs"], t["loss_mask"]) if m)
+
+
+@pytest.fixture(scope="module")
+def eager_eos_model(tiny_model, smollm2_tokenizer):
+    """The tiny model, made to end its turns early and at different times (a heavy EOS row)."""
+    import copy
+
+    model = copy.deepcopy(tiny_model)
+    with torch.no_grad():
+        model.lm_head.weight[smollm2_tokenizer.eos_token_id] *= 40
+    return model
+
+
+def test_continuous_batching_keeps_the_sampled_logprobs(eager_eos_model, smollm2_tokenizer):
+    from agent_r1.trainer.continuous_hf import ContinuousTransformersGenerator
+
+    torch.manual_seed(3)
+    generator = ContinuousTransformersGenerator(eager_eos_model, smollm2_tokenizer, admit_wave=2, admit_wait=2)
+    engine = RolloutEngine(generator, smollm2_tokenizer, "AgentR1/SynthHop-v0",
+                           config=RolloutConfig(max_tokens_per_turn=12, max_total_tokens=1024))
+    trajectories = engine.rollout([0, 1, 2, 3], group_size=2)
+    lengths = {e - s for t in trajectories for s, e in t.turn_spans}
+    assert len(lengths) > 3, "turns of many lengths: rows joined and left the batch at different steps"
+    assert {r for t in trajectories for r in t.finish_reasons} == {"eos", "length"}
+    for t in trajectories:
+        assert len(t.turn_spans) == 4
+        ids = t.prompt_ids + t.response_ids
+        model_logprobs = teacher_forced_logprobs(eager_eos_model, ids)[len(t.prompt_ids) - 1:]
+        mask = torch.tensor(t.loss_mask, dtype=torch.bool)
+        torch.testing.assert_close(torch.tensor(t.logprobs)[mask], model_logprobs[mask], atol=2e-4, rtol=1e-4)
+    assert generator.store == {} and not generator.busy  # nothing left behind
+
+
+def test_continuous_generator_rejects_a_second_sampling_config(tiny_model, smollm2_tokenizer):
+    from agent_r1.trainer.continuous_hf import ContinuousTransformersGenerator
+
+    generator = ContinuousTransformersGenerator(tiny_model, smollm2_tokenizer)
+    generator.submit("a", [1, 2, 3], 4, SamplingConfig(max_new_tokens=4))
+    with pytest.raises(ValueError, match="another sampling config"):
+        generator.submit("b", [1, 2], 4, SamplingConfig(max_new_tokens=4, temperature=0.5))
+
+
+def test_grouped_query_attention_with_a_mask_equals_the_expanded_heads(smollm2_tokenizer):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from agent_r1.trainer.attention import register
+
+    config = LlamaConfig(vocab_size=1000, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2)
+    torch.manual_seed(0)
+    reference = LlamaForCausalLM(config).eval()
+    grouped = LlamaForCausalLM._from_config(config, attn_implementation=register()).eval()
+    grouped.load_state_dict(reference.state_dict())
+    ids = torch.randint(0, 1000, (3, 9))
+    mask = torch.ones_like(ids)
+    mask[0, :4] = 0  # left padding: the case where sdpa would expand the heads
+    with torch.no_grad():
+        expected = reference(input_ids=ids, attention_mask=mask).logits
+        got = grouped(input_ids=ids, attention_mask=mask).logits
+    torch.testing.assert_close(got[mask.bool()], expected[mask.bool()], atol=1e-5, rtol=1e-5)

@@ -5,8 +5,13 @@ from __future__ import annotations
 BACKENDS = ("transformers", "vllm")
 
 
-def make_generator(model: str, backend: str = "transformers", *, dtype: str = "float32", seed: int = 0, max_model_len: int = 4096):
-    """(generator, tokenizer) for a hub id, a local directory, a train checkpoint, or the default model."""
+def make_generator(model: str, backend: str = "transformers", *, dtype: str = "float32", seed: int = 0,
+                   max_model_len: int = 4096, continuous: bool = False):
+    """(generator, tokenizer) for a hub id, a local directory, a train checkpoint, or the default model.
+
+    `continuous` picks continuous batching (episodes join and leave the batch
+    between decode steps) over turn-synchronous batches.
+    """
     from agent_r1.trainer.models import load_model, load_tokenizer, resolve_model
 
     if backend == "transformers":
@@ -14,10 +19,13 @@ def make_generator(model: str, backend: str = "transformers", *, dtype: str = "f
 
         from agent_r1.trainer.hf_generator import TransformersGenerator
 
+        from agent_r1.trainer.continuous_hf import ContinuousTransformersGenerator
+
         torch.manual_seed(seed)
         policy, tokenizer = load_model(model, dtype=dtype)
         policy.eval()
-        return TransformersGenerator(policy, tokenizer), tokenizer
+        generator = ContinuousTransformersGenerator(policy, tokenizer) if continuous else TransformersGenerator(policy, tokenizer)
+        return generator, tokenizer
     if backend == "vllm":
         from agent_r1.trainer.vllm_generator import VLLMGenerator
 

@@ -90,10 +90,17 @@ class LoraSpec:
     extra: dict = field(default_factory=dict)
 
 
+def _from_pretrained(loader, name: str, **kwargs):
+    try:
+        return loader(name, **kwargs)
+    except OSError as exc:  # transformers' way of saying: not found locally nor on the hub
+        raise ModelNotFoundError(f"cannot load {name!r}: not a local model directory, and the hub could not provide it ({exc})") from None
+
+
 def load_tokenizer(name_or_path: str):
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model(name_or_path))
+    tokenizer = _from_pretrained(AutoTokenizer.from_pretrained, resolve_model(name_or_path))
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
@@ -108,14 +115,18 @@ def load_model(name_or_path: str, *, dtype: str = "float32", lora: LoraSpec | No
     import torch
     from transformers import AutoModelForCausalLM
 
+    from agent_r1.trainer.attention import preferred_attention
+
     path = resolve_model(name_or_path)
     torch_dtype = getattr(torch, dtype)
+    attention = preferred_attention()
     if Path(path, "adapter_config.json").exists():
         from peft import AutoPeftModelForCausalLM
 
-        model = AutoPeftModelForCausalLM.from_pretrained(path, dtype=torch_dtype, is_trainable=lora is not None)
+        model = _from_pretrained(AutoPeftModelForCausalLM.from_pretrained, path, dtype=torch_dtype,
+                                 is_trainable=lora is not None, attn_implementation=attention)
     else:
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
+        model = _from_pretrained(AutoModelForCausalLM.from_pretrained, path, dtype=torch_dtype, attn_implementation=attention)
         if lora is not None:
             from peft import LoraConfig, get_peft_model
 

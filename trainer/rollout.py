@@ -12,7 +12,8 @@ detected and reported.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor, wait
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -112,22 +113,58 @@ class RolloutEngine:
         if group_size < 1 or not seeds:
             raise ValueError("rollout needs at least one seed and a group size of at least 1")
         episodes = self._start(seeds, group_size)
-        sampling = self.config.sampling()
         for episode in episodes:
             self._check_budget(episode)
+        if hasattr(self.generator, "submit"):
+            self._run_continuous(episodes)
+        else:
+            self._run_in_turns(episodes)
+        return [e.trajectory for e in episodes]
+
+    def _budget(self, episode: _Episode) -> int:
+        return min(self.config.max_tokens_per_turn, self.config.max_total_tokens - len(episode.ids))
+
+    def _take_turn(self, episode: _Episode, sample) -> Future:
+        episode.trajectory.append_model_turn(list(sample.token_ids), list(sample.logprobs), sample.finish_reason)
+        episode.ids += sample.token_ids
+        action = self.tokenizer.decode(sample.token_ids, skip_special_tokens=True)
+        return self._pool.submit(episode.env.step, action)
+
+    def _run_in_turns(self, episodes: list[_Episode]) -> None:
+        """Turn-synchronous: all active episodes generate a turn together, then all step."""
+        sampling = self.config.sampling()
         while active := [e for e in episodes if not e.done]:
-            budgets = [min(self.config.max_tokens_per_turn, self.config.max_total_tokens - len(e.ids)) for e in active]
-            samples = self.generator.generate([e.ids for e in active], sampling, max_new_tokens=budgets)
-            actions = []
-            for episode, sample in zip(active, samples):
-                episode.trajectory.append_model_turn(list(sample.token_ids), list(sample.logprobs), sample.finish_reason)
-                episode.ids += sample.token_ids
-                actions.append(self.tokenizer.decode(sample.token_ids, skip_special_tokens=True))
-            futures = [self._pool.submit(e.env.step, action) for e, action in zip(active, actions)]
+            samples = self.generator.generate([e.ids for e in active], sampling, max_new_tokens=[self._budget(e) for e in active])
+            futures = [self._take_turn(e, sample) for e, sample in zip(active, samples)]
             wait(futures, timeout=self.config.step_timeout)  # all steps started together: a per-step timeout
             for episode, sample, future in zip(active, samples, futures):
                 self._after_step(episode, sample.text, future)
-        return [e.trajectory for e in episodes]
+
+    def _run_continuous(self, episodes: list[_Episode]) -> None:
+        """Continuous batching: an episode whose turn ends steps its env and queues its next turn
+        while the others keep decoding (the generator implements submit/step/drop/busy)."""
+        generator, sampling = self.generator, self.config.sampling()
+        by_key = {id(e): e for e in episodes}
+        for episode in episodes:
+            if not episode.done:
+                generator.submit(id(episode), list(episode.ids), self._budget(episode), sampling)
+        running: dict[Future, tuple[_Episode, Any, float]] = {}
+        while generator.busy or running:
+            for key, sample in generator.step() if generator.busy else []:
+                episode = by_key[key]
+                running[self._take_turn(episode, sample)] = (episode, sample, time.monotonic())
+            if running and not generator.busy:
+                oldest = min(started for _, _, started in running.values())
+                wait(running, timeout=max(0.0, oldest + self.config.step_timeout - time.monotonic()), return_when=FIRST_COMPLETED)
+            now = time.monotonic()
+            for future, (episode, sample, started) in list(running.items()):
+                if future.done() or now - started > self.config.step_timeout:
+                    del running[future]
+                    self._after_step(episode, sample.text, future)
+                    if episode.done:
+                        generator.drop(id(episode))
+                    else:
+                        generator.submit(id(episode), list(episode.ids), self._budget(episode), sampling)
 
     def _after_step(self, episode: _Episode, sampled_text: str, future) -> None:
         trajectory = episode.trajectory
