@@ -21,7 +21,7 @@ import torch
 from transformers import DynamicCache
 
 from agent_r1.trainer.generation import Sample, SamplingConfig, first_stop
-from agent_r1.trainer.hf_generator import _closing_tokens
+from agent_r1.trainer.hf_generator import _closing_tokens, eos_token_ids
 
 
 @dataclass
@@ -54,10 +54,7 @@ class ContinuousTransformersGenerator:
         self.config: SamplingConfig | None = None
         self.device = next(model.parameters()).device
         self.admit_wave, self.admit_wait = admit_wave, admit_wait
-        eos = model.generation_config.eos_token_id
-        self.eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
-        if tokenizer.eos_token_id is not None:
-            self.eos_ids.add(tokenizer.eos_token_id)
+        self.eos_ids = eos_token_ids(model, tokenizer)
         self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else next(iter(self.eos_ids))
         self.closing: frozenset[int] = frozenset()
         self.queue: list[_Row] = []

@@ -41,6 +41,15 @@ class _SampledLogprobs(LogitsProcessor):
         return torch.stack(self.steps, dim=1) if self.steps else torch.zeros(len(last_tokens), 0)
 
 
+def eos_token_ids(model, tokenizer) -> set[int]:
+    """Every id that ends a turn: the generation config's (possibly several) and the tokenizer's."""
+    eos = model.generation_config.eos_token_id
+    ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+    if tokenizer.eos_token_id is not None:
+        ids.add(tokenizer.eos_token_id)
+    return ids
+
+
 @functools.lru_cache(maxsize=8)
 def _closing_tokens(tokenizer, stops: tuple[str, ...]) -> frozenset[int]:
     """The tokens whose text holds the last character of a stop string: only they can complete one."""
@@ -98,16 +107,11 @@ class TransformersGenerator:
     def __init__(self, model, tokenizer, *, device: str | None = None, reuse_cache: bool = True) -> None:
         self.model, self.tokenizer = model, tokenizer
         self.device = device or next(model.parameters()).device
-        self.eos_ids = set(self._eos_ids())
+        self.eos_ids = eos_token_ids(model, tokenizer)
         self.reuse_cache = reuse_cache
         self._cache = None
         self._rows: list[_CachedRow] = []
         self.cached_calls = 0  # calls that continued from the previous call's cache
-
-    def _eos_ids(self) -> list[int]:
-        eos = self.model.generation_config.eos_token_id
-        ids = eos if isinstance(eos, list) else [eos] if eos is not None else []
-        return ids + ([self.tokenizer.eos_token_id] if self.tokenizer.eos_token_id is not None else [])
 
     def reset_cache(self) -> None:
         """Forget the cached turn (needed after the weights change)."""

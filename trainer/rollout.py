@@ -77,6 +77,8 @@ class RolloutEngine:
         self.env_factory = env_factory or (lambda: gym.make(env_id, **(env_kwargs or {})))
         self._envs: list[gym.Env] = []
         self._pool: ThreadPoolExecutor | None = None
+        self._pool_size = 0
+        self._pool_has_stuck_worker = False
 
     def close(self) -> None:
         if self._pool is not None:
@@ -94,8 +96,13 @@ class RolloutEngine:
         count = len(seeds) * group_size
         while len(self._envs) < count:
             self._envs.append(self.env_factory())
-        if self._pool is None or self._pool._max_workers < count:
-            self._pool = ThreadPoolExecutor(max_workers=max(4, count), thread_name_prefix="env")
+        if self._pool is None or self._pool_size < count or self._pool_has_stuck_worker:
+            # A worker stuck in a timed-out step never comes back: give new steps a fresh pool.
+            if self._pool is not None:
+                self._pool.shutdown(wait=False)
+            self._pool_size = max(4, count)
+            self._pool = ThreadPoolExecutor(max_workers=self._pool_size, thread_name_prefix="env")
+            self._pool_has_stuck_worker = False
         plan = [(seed, group) for group, seed in enumerate(seeds) for _ in range(group_size)]
         resets = [self._pool.submit(env.reset, seed=seed) for env, (seed, _) in zip(self._envs, plan)]
         episodes = []
@@ -172,6 +179,7 @@ class RolloutEngine:
             # The env is stuck in step() and can no longer be trusted: replace it, end the episode.
             logger.warning("env.step of %s (seed %d) timed out after %.1f s", self.env_id, trajectory.seed, self.config.step_timeout)
             self._envs[self._envs.index(episode.env)] = self.env_factory()
+            self._pool_has_stuck_worker = True
             trajectory.reward_last_turn(0.0, {})
             episode.finish("step_timeout")
             return
