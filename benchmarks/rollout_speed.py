@@ -50,8 +50,8 @@ def _plain_batch(generator, prompts: list[list[int]], tokens_per_row: int) -> fl
 
 
 def measure(backend: str, episodes: int, max_tokens_per_turn: int, env_id: str, seed: int, sequential: bool,
-            continuous: bool = False) -> dict:
-    generator, tokenizer = make_generator("smollm2-135m-instruct", backend, seed=seed, continuous=continuous)
+            continuous: bool = False, dtype: str = "float32") -> dict:
+    generator, tokenizer = make_generator("smollm2-135m-instruct", backend, seed=seed, continuous=continuous, dtype=dtype)
     config = RolloutConfig(max_tokens_per_turn=max_tokens_per_turn, temperature=1.0)
     engine = RolloutEngine(generator, tokenizer, env_id, config=config)
     seeds = list(range(seed, seed + episodes))
@@ -62,7 +62,7 @@ def measure(backend: str, episodes: int, max_tokens_per_turn: int, env_id: str, 
     engine_seconds = time.perf_counter() - start
     engine_tokens = sum(t.num_model_tokens for t in trajectories)
     result = {
-        "backend": backend, "continuous": continuous, "env": env_id, "episodes": episodes, "max_tokens_per_turn": max_tokens_per_turn,
+        "backend": backend, "continuous": continuous, "dtype": dtype, "env": env_id, "episodes": episodes, "max_tokens_per_turn": max_tokens_per_turn,
         "a_engine_tokens": engine_tokens, "a_engine_seconds": engine_seconds, "a_tokens_per_s": engine_tokens / engine_seconds,
         "turns_per_episode": sum(len(t.turn_spans) for t in trajectories) / episodes,
     }
@@ -92,11 +92,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-sequential", action="store_true", help="skip (c), the slow one-at-a-time run")
     parser.add_argument("--continuous", action="store_true", help="continuous batching instead of turn-synchronous batches")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     parser.add_argument("--json", help="write the numbers to this file")
     args = parser.parse_args(argv)
     r = measure(args.backend, args.episodes, args.max_tokens_per_turn, args.env, args.seed, not args.no_sequential,
-                continuous=args.continuous)
-    print(f"backend {r['backend']} ({'continuous batching' if r['continuous'] else 'turn-synchronous'}), {r['episodes']} episodes of {r['env']}, {r['turns_per_episode']:.1f} turns each")
+                continuous=args.continuous, dtype=args.dtype)
+    print(f"backend {r['backend']} ({'continuous batching' if r['continuous'] else 'turn-synchronous'}, {r['dtype']}), {r['episodes']} episodes of {r['env']}, {r['turns_per_episode']:.1f} turns each")
     print(f"(a) engine, multi-turn, batched:   {r['a_engine_tokens']:6d} tokens in {r['a_engine_seconds']:6.1f} s = {r['a_tokens_per_s']:6.1f} tokens/s")
     print(f"(b) single-turn batched generation: {r['b_plain_tokens']:6d} tokens in {r['b_plain_seconds']:6.1f} s = {r['b_tokens_per_s']:6.1f} tokens/s")
     if "c_tokens_per_s" in r:

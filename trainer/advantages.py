@@ -1,0 +1,131 @@
+"""Advantage estimators over multi-turn trajectories.
+
+Each returns one tensor per trajectory, aligned with `response_ids`, zero on
+observation tokens (loss_mask 0): the tokens the environment wrote are never
+credited or blamed. The set follows the Agent-R1 paper (GRPO, RLOO,
+REINFORCE++, REINFORCE++ with baseline), plus a turn-level estimator that
+uses the per-turn process rewards, and GAE for PPO.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Callable, Sequence
+
+import torch
+
+from agent_r1.trainer.trajectory import Trajectory
+
+EPS = 1e-6
+
+
+def _mask(t: Trajectory) -> torch.Tensor:
+    return torch.tensor(t.loss_mask, dtype=torch.float32)
+
+
+def _groups(trajectories: Sequence[Trajectory]) -> dict[int, list[int]]:
+    groups: dict[int, list[int]] = defaultdict(list)
+    for index, t in enumerate(trajectories):
+        groups[t.group].append(index)
+    return groups
+
+
+def _broadcast(trajectories: Sequence[Trajectory], scores: Sequence[float]) -> list[torch.Tensor]:
+    """One score per episode, on every model token of that episode."""
+    return [_mask(t) * float(score) for t, score in zip(trajectories, scores)]
+
+
+def grpo(trajectories: Sequence[Trajectory], *, scale_by_std: bool = True) -> list[torch.Tensor]:
+    """Episode return minus its group's mean, divided by the group's std (scale_by_std=False: Dr. GRPO)."""
+    returns = torch.tensor([t.episode_return for t in trajectories])
+    scores = torch.zeros_like(returns)
+    for members in _groups(trajectories).values():
+        group = returns[members]
+        centred = group - group.mean()
+        scores[members] = centred / (group.std(unbiased=False) + EPS) if scale_by_std else centred
+    return _broadcast(trajectories, scores.tolist())
+
+
+def rloo(trajectories: Sequence[Trajectory]) -> list[torch.Tensor]:
+    """Episode return minus the mean return of the other members of its group (leave one out)."""
+    returns = torch.tensor([t.episode_return for t in trajectories])
+    scores = torch.zeros_like(returns)
+    for members in _groups(trajectories).values():
+        group = returns[members]
+        if len(members) > 1:
+            scores[members] = group - (group.sum() - group) / (len(members) - 1)
+    return _broadcast(trajectories, scores.tolist())
+
+
+def _returns_to_go(t: Trajectory) -> torch.Tensor:
+    """Per response token: the rewards of its own turn and every later turn (gamma = 1)."""
+    rewards = torch.tensor(t.token_rewards, dtype=torch.float32)
+    return rewards.flip(0).cumsum(0).flip(0)
+
+
+def _whiten(trajectories: Sequence[Trajectory], values: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Normalises over every model token of the batch (REINFORCE++'s global normalisation)."""
+    masks = [_mask(t) for t in trajectories]
+    flat = torch.cat([v[m.bool()] for v, m in zip(values, masks)])
+    if flat.numel() == 0:
+        return [torch.zeros_like(m) for m in masks]
+    mean, std = flat.mean(), flat.std(unbiased=False)
+    return [(v - mean) / (std + EPS) * m for v, m in zip(values, masks)]
+
+
+def reinforce_pp(trajectories: Sequence[Trajectory]) -> list[torch.Tensor]:
+    """REINFORCE++: each token's return to go, normalised over the whole batch (no critic, no groups)."""
+    return _whiten(trajectories, [_returns_to_go(t) for t in trajectories])
+
+
+def reinforce_pp_baseline(trajectories: Sequence[Trajectory]) -> list[torch.Tensor]:
+    """REINFORCE++ with baseline: the return to go minus the group's mean episode return, then normalised."""
+    group_mean = {}
+    for group, members in _groups(trajectories).items():
+        group_mean[group] = sum(trajectories[i].episode_return for i in members) / len(members)
+    return _whiten(trajectories, [_returns_to_go(t) - group_mean[t.group] for t in trajectories])
+
+
+def turn_level(trajectories: Sequence[Trajectory]) -> list[torch.Tensor]:
+    """Each turn credited with its own and later rewards (process rewards count), normalised over
+    all turns of its group; every token of the turn gets the turn's advantage."""
+    turn_returns = [torch.tensor(t.turn_rewards, dtype=torch.float32).flip(0).cumsum(0).flip(0) for t in trajectories]
+    advantages = [torch.zeros(len(t.response_ids)) for t in trajectories]
+    for members in _groups(trajectories).values():
+        pooled = torch.cat([turn_returns[i] for i in members])
+        if pooled.numel() == 0:
+            continue
+        mean, std = pooled.mean(), pooled.std(unbiased=False)
+        for i in members:
+            t = trajectories[i]
+            for (start, end), value in zip(t.turn_spans, turn_returns[i]):
+                advantages[i][start:end] = (value - mean) / (std + EPS)
+    return [a * _mask(t) for a, t in zip(advantages, trajectories)]
+
+
+def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, *, gamma: float = 1.0, lam: float = 0.95
+        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalised advantage estimation over the model's tokens only.
+
+    Observation tokens (mask 0) are skipped: the step after a model token is the
+    next model token, whatever the environment wrote in between. Rewards sit on
+    the last token of each turn. Returns (advantages, returns), zero off the mask.
+    """
+    positions = mask.nonzero().squeeze(1)
+    advantages = torch.zeros_like(values)
+    following, running = 0.0, 0.0
+    for position in reversed(positions.tolist()):
+        delta = rewards[position] + gamma * following - values[position]
+        running = delta + gamma * lam * running
+        advantages[position] = running
+        following = values[position]
+    return advantages, (advantages + values) * mask
+
+
+ESTIMATORS: dict[str, Callable[[Sequence[Trajectory]], list[torch.Tensor]]] = {
+    "grpo": grpo,
+    "rloo": rloo,
+    "reinforce_pp": reinforce_pp,
+    "reinforce_pp_baseline": reinforce_pp_baseline,
+    "turn_level": turn_level,
+}
