@@ -187,3 +187,16 @@ def test_the_real_envs_run_through_the_engine(smollm2_tokenizer):
     assert len({t.task_id for t in trajectories}) == 4
     assert all(t.terminated and len(t.turn_spans) == 2 for t in trajectories)
     rollout.close()
+
+
+def test_teacher_forcing_gives_oracle_trajectories_with_the_same_contract(smollm2_tokenizer):
+    rollout = RolloutEngine(None, smollm2_tokenizer, "AgentR1/SynthHop-v0")
+    trajectories = rollout.rollout([0, 1, 2], teacher=lambda env: env.unwrapped.oracle_action())
+    for t in trajectories:
+        assert t.terminated and t.metrics["em"] == 1.0
+        text = smollm2_tokenizer.decode(t.prompt_ids + t.response_ids)
+        assert text.endswith("</answer>")
+        for start, end in t.turn_spans:
+            turn = smollm2_tokenizer.decode(t.response_ids[start:end])
+            assert turn.startswith(("<search>", "<answer>")) and all(t.loss_mask[start:end])
+        assert set(t.logprobs) == {0.0}

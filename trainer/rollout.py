@@ -20,7 +20,7 @@ from typing import Any, Callable, Sequence
 import gymnasium as gym
 
 from agent_r1.envs.actions import ToolCallParser
-from agent_r1.trainer.generation import Generator, SamplingConfig
+from agent_r1.trainer.generation import Generator, Sample, SamplingConfig
 from agent_r1.trainer.trajectory import Trajectory
 
 logger = logging.getLogger(__name__)
@@ -115,14 +115,21 @@ class RolloutEngine:
             episodes.append(_Episode(env, trajectory, rendered, tools))
         return episodes
 
-    def rollout(self, seeds: Sequence[int], group_size: int = 1) -> list[Trajectory]:
-        """Runs len(seeds) x group_size episodes; the members of a group reset with the same seed."""
+    def rollout(self, seeds: Sequence[int], group_size: int = 1, *, teacher: Callable[[gym.Env], str] | None = None
+                ) -> list[Trajectory]:
+        """Runs len(seeds) x group_size episodes; the members of a group reset with the same seed.
+
+        With `teacher`, its action (e.g. `env.unwrapped.oracle_action()`) is written instead of
+        sampling: the same token contract, for supervised warm-start data (log-probs are 0).
+        """
         if group_size < 1 or not seeds:
             raise ValueError("rollout needs at least one seed and a group size of at least 1")
         episodes = self._start(seeds, group_size)
         for episode in episodes:
             self._check_budget(episode)
-        if hasattr(self.generator, "submit"):
+        if teacher is not None:
+            self._run_in_turns(episodes, teacher)
+        elif hasattr(self.generator, "submit"):
             self._run_continuous(episodes)
         else:
             self._run_in_turns(episodes)
@@ -137,11 +144,18 @@ class RolloutEngine:
         action = self.tokenizer.decode(sample.token_ids, skip_special_tokens=True)
         return self._pool.submit(episode.env.step, action)
 
-    def _run_in_turns(self, episodes: list[_Episode]) -> None:
+    def _teach(self, episode: _Episode, teacher: Callable[[gym.Env], str]) -> Sample:
+        ids = self._encode(teacher(episode.env))[: self._budget(episode)]
+        return Sample(ids, [0.0] * len(ids), "stop", self.tokenizer.decode(ids))
+
+    def _run_in_turns(self, episodes: list[_Episode], teacher: Callable[[gym.Env], str] | None = None) -> None:
         """Turn-synchronous: all active episodes generate a turn together, then all step."""
         sampling = self.config.sampling()
         while active := [e for e in episodes if not e.done]:
-            samples = self.generator.generate([e.ids for e in active], sampling, max_new_tokens=[self._budget(e) for e in active])
+            if teacher is not None:
+                samples = [self._teach(e, teacher) for e in active]
+            else:
+                samples = self.generator.generate([e.ids for e in active], sampling, max_new_tokens=[self._budget(e) for e in active])
             futures = [self._take_turn(e, sample) for e, sample in zip(active, samples)]
             wait(futures, timeout=self.config.step_timeout)  # all steps started together: a per-step timeout
             for episode, sample, future in zip(active, samples, futures):

@@ -1,0 +1,106 @@
+"""Supervised warm start on the environments' oracle trajectories.
+
+Small instruct models do not follow a tool protocol zero-shot; a short round of
+supervised fine-tuning on `oracle_action()` trajectories teaches the format
+before RL. The data goes through the rollout engine (teacher mode), so its
+tokens, masks and chat-template suffixes are exactly those RL will produce:
+the loss covers the agent's tokens only.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+
+from agent_r1.trainer.rollout import RolloutConfig, RolloutEngine
+from agent_r1.trainer.trajectory import Trajectory
+
+logger = logging.getLogger(__name__)
+
+
+def collate(trajectories: Sequence[Trajectory], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-padded prompt+response ids, attention mask, and the loss mask of each predicted token.
+
+    `loss_mask[:, i]` is 1 when token i + 1 (predicted at position i) is a model token.
+    """
+    sequences = [t.prompt_ids + t.response_ids for t in trajectories]
+    width = max(map(len, sequences))
+    input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(sequences), width), dtype=torch.long)
+    loss_mask = torch.zeros((len(sequences), width - 1), dtype=torch.float32)
+    for row, (t, ids) in enumerate(zip(trajectories, sequences)):
+        input_ids[row, : len(ids)] = torch.tensor(ids)
+        attention[row, : len(ids)] = 1
+        start = len(t.prompt_ids) - 1
+        loss_mask[row, start : start + len(t.loss_mask)] = torch.tensor(t.loss_mask, dtype=torch.float32)
+    return {"input_ids": input_ids, "attention_mask": attention, "loss_mask": loss_mask}
+
+
+def token_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """log p(token i + 1 | tokens <= i) for every position: shape (batch, length - 1)."""
+    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1].float() / temperature
+    return torch.log_softmax(logits, dim=-1).gather(2, input_ids[:, 1:, None]).squeeze(2)
+
+
+def sft_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Mean negative log-likelihood of the agent's tokens."""
+    logprobs = token_logprobs(model, batch["input_ids"], batch["attention_mask"])
+    mask = batch["loss_mask"]
+    return -(logprobs * mask).sum() / mask.sum().clamp(min=1)
+
+
+@dataclass(frozen=True)
+class WarmStartConfig:
+    episodes: int = 256
+    epochs: int = 1
+    batch_size: int = 8
+    learning_rate: float = 2e-4
+    seed: int = 10_000  # oracle episodes use seeds from here on, apart from evaluation seeds
+
+
+def oracle_trajectories(tokenizer, env_id: str, episodes: int, *, seed: int = 10_000, env_kwargs: dict[str, Any] | None = None,
+                        max_total_tokens: int = 2048) -> list[Trajectory]:
+    engine = RolloutEngine(None, tokenizer, env_id, env_kwargs=env_kwargs, config=RolloutConfig(max_total_tokens=max_total_tokens))
+    trajectories = []
+    for first in range(seed, seed + episodes, 64):
+        seeds = list(range(first, min(first + 64, seed + episodes)))
+        trajectories += engine.rollout(seeds, teacher=lambda env: env.unwrapped.oracle_action())
+    engine.close()
+    return trajectories
+
+
+def warm_start(model, tokenizer, env_id: str, config: WarmStartConfig = WarmStartConfig(), *,
+               env_kwargs: dict[str, Any] | None = None, progress: bool = True) -> list[float]:
+    """Fine-tunes `model` (its trainable parameters: the LoRA adapter, if any) on oracle trajectories.
+    Returns the loss of every optimiser step."""
+    from tqdm.auto import tqdm
+
+    data = oracle_trajectories(tokenizer, env_id, config.episodes, seed=config.seed, env_kwargs=env_kwargs)
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    if not parameters:
+        raise ValueError("the model has no trainable parameters")
+    optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate)
+    rng = random.Random(config.seed)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    losses = []
+    model.train()
+    steps = config.epochs * -(-len(data) // config.batch_size)
+    with tqdm(total=steps, desc="warm start", disable=not progress, leave=False) as bar:
+        for _ in range(config.epochs):
+            order = list(range(len(data)))
+            rng.shuffle(order)
+            for first in range(0, len(order), config.batch_size):
+                batch = collate([data[i] for i in order[first : first + config.batch_size]], pad)
+                loss = sft_loss(model, {k: v.to(next(model.parameters()).device) for k, v in batch.items()})
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.item())
+                bar.update(1)
+                bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    model.eval()
+    return losses
