@@ -97,12 +97,14 @@ class ToolEnv(gym.Env[str, str]):
         )
         components: dict[str, float] = {}
         result: ToolResult | None = None
+        role = self.parser.observation_role
         if isinstance(parsed, ToolCall):
             parsed, result = self._call_tool(parsed)
         if isinstance(parsed, InvalidAction):
             self._counts["invalid_actions"] += 1
             components["format"] = -1.0
             observation = f"Invalid action: {parsed.error}"
+            role = "user"  # no tool ran: a tool message would answer a call that was never made
         elif result is not None:
             self._counts["tool_calls"] += 1
             components.update(self._interpret_tool_result(parsed, result))
@@ -123,7 +125,7 @@ class ToolEnv(gym.Env[str, str]):
             components.update(final_components)
             info.update(extra)
         if observation:
-            self._messages.append({"role": self.parser.observation_role, "content": observation})
+            self._messages.append({"role": role, "content": observation})
         reward = self.reward_spec.total(components)
         self._return += reward
         info["reward_components"] = components

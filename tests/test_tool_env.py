@@ -82,6 +82,7 @@ def test_unknown_tools_and_bad_arguments_are_invalid_actions():
     obs, _, _, _, info = env.step('<tool_call>{"name": "browse", "arguments": {"url": "x"}}</tool_call>')
     assert "unknown tool 'browse' (available: 'search')" in obs
     assert info["reward_components"] == {"format": -1.0}
+    assert env.messages[-1]["role"] == "user"  # no tool ran
     obs, *_ = env.step('<tool_call>{"name": "search", "arguments": {}}</tool_call>')
     assert "missing required argument(s) 'query'" in obs
     obs, *_ = env.step('<tool_call>{"name": "search", "arguments": {"query": 7}}</tool_call>')
