@@ -44,6 +44,14 @@ def test_eval_reports_bad_arguments(argv, message):
         main(argv)
 
 
+def test_eval_without_dataset_files_says_what_to_run(monkeypatch, tmp_path):
+    monkeypatch.setenv("AGENT_R1_DATA", str(tmp_path))
+    with pytest.raises(SystemExit, match="agent-r1 data download hotpotqa --split dev"):
+        main(["eval", "--env", "AgentR1/HotpotQA-v0", "--quiet"])
+    with pytest.raises(SystemExit, match="hops must be between 1 and 4"):
+        main(["eval", "--env", "AgentR1/SynthHop-v0", "--env-arg", "hops=9", "--quiet"])
+
+
 def test_the_console_script_is_installed():
     script = Path(sys.executable).parent / "agent-r1"
     result = subprocess.run([str(script), "eval", "--episodes", "3", "--quiet"], capture_output=True, text=True,

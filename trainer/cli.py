@@ -26,13 +26,30 @@ def _parse_env_kwargs(pairs: list[str]) -> dict:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     import agent_r1.envs  # noqa: F401  (registers the ids)
-    from agent_r1.benchmarks.evaluate import evaluate, evaluate_model, format_table
-    from agent_r1.benchmarks.policies import POLICIES, make_policy
+    from agent_r1.benchmarks.evaluate import format_table
 
     if args.env not in gym.registry:
         known = ", ".join(sorted(i for i in gym.registry if i.startswith("AgentR1/")))
         raise SystemExit(f"error: unknown env {args.env!r}; registered: {known}")
     env_kwargs = _parse_env_kwargs(args.env_arg)
+    try:
+        results = _evaluate_all(args, env_kwargs)
+    except (FileNotFoundError, ValueError) as exc:  # missing data, a corrupt file, a bad env argument
+        raise SystemExit(f"error: {exc}") from None
+    print(format_table(results))
+    if args.output:
+        output = Path(args.output)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        payload = results[0] if len(results) == 1 else {"results": results}
+        output.write_text(json.dumps(payload, indent=1, default=str))
+        print(f"wrote {output}")
+    return 0
+
+
+def _evaluate_all(args: argparse.Namespace, env_kwargs: dict) -> list[dict]:
+    from agent_r1.benchmarks.evaluate import evaluate, evaluate_model
+    from agent_r1.benchmarks.policies import POLICIES, make_policy
+
     results = []
     for name in args.policy.split(","):
         if name in POLICIES:
@@ -50,14 +67,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                                           progress=not args.quiet))
         except (ModelNotFoundError, ImportError) as exc:
             raise SystemExit(f"error: policy {name!r} is neither {' nor '.join(POLICIES)} nor a loadable model: {exc}") from None
-    print(format_table(results))
-    if args.output:
-        output = Path(args.output)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        payload = results[0] if len(results) == 1 else {"results": results}
-        output.write_text(json.dumps(payload, indent=1, default=str))
-        print(f"wrote {output}")
-    return 0
+    return results
 
 
 def cmd_data_download(args: argparse.Namespace) -> int:
