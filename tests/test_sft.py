@@ -1,7 +1,15 @@
 import pytest
 import torch
 
-from agent_r1.trainer.sft import WarmStartConfig, collate, oracle_trajectories, sft_loss, warm_start
+from agent_r1.trainer.sft import (
+    WarmStartConfig,
+    collate,
+    masked_token_logprobs,
+    oracle_trajectories,
+    sft_loss,
+    token_logprobs,
+    warm_start,
+)
 
 
 @pytest.fixture
@@ -21,6 +29,16 @@ def test_collate_aligns_the_loss_mask_with_the_predicted_tokens(smollm2_tokenize
     predicted = batch["input_ids"][0, 1:][batch["loss_mask"][0].bool()].tolist()
     expected = [token for token, m in zip(t.response_ids, t.loss_mask) if m]
     assert predicted == expected
+
+
+def test_logprobs_on_agent_positions_only_equal_the_full_computation(tiny_lora_model, smollm2_tokenizer):
+    batch = collate(oracle_trajectories(smollm2_tokenizer, "AgentR1/SynthHop-v0", 3), smollm2_tokenizer.pad_token_id)
+    with torch.no_grad():
+        full = token_logprobs(tiny_lora_model, batch["input_ids"], batch["attention_mask"])
+        kept, mask = masked_token_logprobs(tiny_lora_model, batch)
+    positions = batch["loss_mask"].any(dim=0).nonzero().squeeze(1)
+    assert kept.shape[1] == len(positions) < batch["loss_mask"].shape[1]
+    torch.testing.assert_close(kept[mask.bool()], full[:, positions][mask.bool()], atol=1e-5, rtol=1e-5)
 
 
 def test_warm_start_lowers_the_loss_and_trains_only_the_adapter(tiny_lora_model, smollm2_tokenizer):

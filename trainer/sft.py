@@ -46,10 +46,23 @@ def token_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
     return torch.log_softmax(logits, dim=-1).gather(2, input_ids[:, 1:, None]).squeeze(2)
 
 
+def masked_token_logprobs(model, batch: dict[str, torch.Tensor], temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Like token_logprobs, but the LM head and the log-softmax run only where some row has an agent token.
+
+    With a 49k vocabulary the full (batch, length, vocab) log-softmax dominates a step's
+    memory; prompts and trailing padding never need it. Returns (logprobs, mask), both
+    (batch, positions), for the positions kept.
+    """
+    positions = batch["loss_mask"].any(dim=0).nonzero().squeeze(1)
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=positions).logits
+    targets = batch["input_ids"][:, positions + 1]
+    logprobs = torch.log_softmax(logits.float() / temperature, dim=-1).gather(2, targets[:, :, None]).squeeze(2)
+    return logprobs, batch["loss_mask"][:, positions]
+
+
 def sft_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Mean negative log-likelihood of the agent's tokens."""
-    logprobs = token_logprobs(model, batch["input_ids"], batch["attention_mask"])
-    mask = batch["loss_mask"]
+    logprobs, mask = masked_token_logprobs(model, batch)
     return -(logprobs * mask).sum() / mask.sum().clamp(min=1)
 
 
