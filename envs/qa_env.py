@@ -100,19 +100,18 @@ class QAEnv(ToolEnv):
 
     def _finish(self, answer: str | None) -> tuple[dict[str, float], dict[str, Any], dict[str, Any]]:
         golds = self.task.answers
-        prediction = answer if answer is not None else ""
-        em = best_over_answers(exact_match, prediction, golds) if answer is not None else 0.0
-        score = best_over_answers(f1, prediction, golds) if answer is not None else 0.0
+        scores = {"em": 0.0, "f1": 0.0, "cover_em": 0.0}  # no answer scores nothing
+        if answer is not None:
+            for name, metric in (("em", exact_match), ("f1", f1), ("cover_em", cover_exact_match)):
+                scores[name] = best_over_answers(metric, answer, golds)
         metrics = {
-            "em": em,
-            "f1": score,
-            "cover_em": best_over_answers(cover_exact_match, prediction, golds) if answer is not None else 0.0,
+            **scores,
             "answered": answer is not None,
             "searches": self._searches,
             "gold_recall": len(self._found) / len(self.task.supporting_ids) if self.task.supporting_ids else 1.0,
         }
         extra = {"gold_answer": golds[0], "gold_answers": golds, "prediction": answer}
-        return {"answer_em": em, "answer_f1": score}, metrics, extra
+        return {"answer_em": scores["em"], "answer_f1": scores["f1"]}, metrics, extra
 
     def oracle_action(self) -> str:
         """Searches each gold passage not yet found (once), then answers with the gold answer."""

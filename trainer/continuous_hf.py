@@ -20,7 +20,7 @@ from typing import Hashable
 import torch
 from transformers import DynamicCache
 
-from agent_r1.trainer.generation import Sample, SamplingConfig, first_stop
+from agent_r1.trainer.generation import Sample, SamplingConfig, ends_turn
 from agent_r1.trainer.hf_generator import _closing_tokens, eos_token_ids
 
 
@@ -121,7 +121,7 @@ class ContinuousTransformersGenerator:
         row.logprobs.append(logprob)
         if token in self.eos_ids:
             row.finish_reason = "eos"
-        elif token in self.closing and first_stop(self.tokenizer.decode(row.generated[-16:]), self.config.stop) >= 0:
+        elif token in self.closing and ends_turn(self.tokenizer, row.generated, self.config.stop):
             row.finish_reason = "stop"
         elif len(row.generated) >= row.budget:
             row.finish_reason = "length"
@@ -164,13 +164,13 @@ class ContinuousTransformersGenerator:
         cache = None
         if past_len:
             cache = DynamicCache()
-            layers = len(next(s for s in stored if s).keys)
-            for layer in range(layers):
+            any_stored = next(s for s in stored if s)
+            for layer in range(len(any_stored.keys)):
                 keys, values = [], []
+                empty = any_stored.keys[layer][:, :0]  # (heads, 0, head_dim): a row with nothing stored
                 for s in stored:
-                    like = next(t for t in stored if t).keys[layer]
-                    k = s.keys[layer] if s else like[:, :0]
-                    v = s.values[layer] if s else like[:, :0]
+                    k = s.keys[layer] if s else empty
+                    v = s.values[layer] if s else empty
                     pad = past_len - k.shape[1]
                     keys.append(torch.nn.functional.pad(k, (0, 0, pad, 0)))
                     values.append(torch.nn.functional.pad(v, (0, 0, pad, 0)))

@@ -38,6 +38,15 @@ class Generator(Protocol):
         ...
 
 
+# A stop string is at most this many tokens long: only the tail of a turn can hold a new one.
+STOP_TAIL_TOKENS = 16
+
+
+def ends_turn(tokenizer, token_ids: Sequence[int], stops: Sequence[str]) -> bool:
+    """Whether the tail of `token_ids` holds a stop string (call it only when the last token can close one)."""
+    return first_stop(tokenizer.decode(token_ids[-STOP_TAIL_TOKENS:]), stops) >= 0
+
+
 def first_stop(text: str, stops: Sequence[str]) -> int:
     """The end offset of the earliest stop string in `text`, or -1."""
     ends = [text.find(s) + len(s) for s in stops if s in text]

@@ -9,7 +9,7 @@ from typing import Sequence
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
-from agent_r1.trainer.generation import Sample, SamplingConfig, first_stop
+from agent_r1.trainer.generation import Sample, SamplingConfig, ends_turn
 
 
 class _SampledLogprobs(LogitsProcessor):
@@ -75,13 +75,10 @@ class _StopStringsAndBudgets(StoppingCriteria):
             if self.done_at[row] is not None:
                 done[row] = True
                 continue
-            if last[row] in self.closing:
-                # Decoding is the slow part of a step: only a closing token can complete a stop,
-                # and only the tail can hold a new one.
-                tail = self.tokenizer.decode(input_ids[row, max(self.start, input_ids.shape[1] - 16):])
-                if first_stop(tail, self.stops) >= 0:
-                    self.done_at[row], self.by_stop[row], done[row] = generated, True, True
-                    continue
+            # Decoding is the slow part of a step: only a closing token can complete a stop.
+            if last[row] in self.closing and ends_turn(self.tokenizer, input_ids[row, self.start:], self.stops):
+                self.done_at[row], self.by_stop[row], done[row] = generated, True, True
+                continue
             if generated >= self.budgets[row]:
                 self.done_at[row], done[row] = generated, True
         return done
