@@ -1,0 +1,254 @@
+"""RL on multi-turn environments as a subclass of TRL's GRPOTrainer.
+
+TRL keeps what it does well: batching, the clipped policy loss and its
+variants (`loss_type`, `epsilon`, KL to the adapter-disabled model with
+`beta`), gradient accumulation, logging, checkpoints and accelerate. What it
+does not know is environments: its `rollout_func` is fed whole episodes from
+the rollout engine (prompt ids, every response token, the sampled log-probs,
+and `env_mask` = the loss mask, so observation tokens never enter the loss),
+and for every algorithm but GRPO the subclass replaces TRL's one-number-per-
+episode advantages with per-token ones (TRL's loss accepts shape (B, T)).
+PPO adds a value head on the policy's trunk and a clipped value loss.
+
+The dataset is a list of env seeds, one prompt "seed=N" each: TRL repeats every
+prompt `num_generations` times in a row, which is exactly a GRPO group.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+from trl import GRPOConfig, GRPOTrainer
+
+from agent_r1.benchmarks.evaluate import summarize
+from agent_r1.trainer.advantages import ESTIMATORS, gae
+from agent_r1.trainer.hf_generator import TransformersGenerator
+from agent_r1.trainer.rollout import RolloutConfig, RolloutEngine
+from agent_r1.trainer.trajectory import Trajectory
+from agent_r1.trainer.value_head import ValueHead, captured_hidden_states
+
+logger = logging.getLogger(__name__)
+
+ALGORITHMS = ("grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline", "turn_level", "ppo")
+SEED_PREFIX = "seed="
+STAGING = ".staging"
+
+
+def seed_prompts(seeds: Sequence[int]) -> list[str]:
+    return [f"{SEED_PREFIX}{seed}" for seed in seeds]
+
+
+def _seed_of(prompt: Any) -> int:
+    if isinstance(prompt, str) and prompt.startswith(SEED_PREFIX):
+        return int(prompt[len(SEED_PREFIX):])
+    raise ValueError(f"AgentTrainer's dataset holds prompts of the form 'seed=N', got {prompt!r}")
+
+
+def episode_return(prompts, completions, episode_return, **kwargs) -> list[float]:
+    """TRL's reward function: the return the environment paid over the whole episode."""
+    return [float(r) for r in episode_return]
+
+
+def pad_right(rows: Sequence[torch.Tensor], width: int) -> torch.Tensor:
+    out = torch.zeros(len(rows), width)
+    for i, row in enumerate(rows):
+        out[i, : min(width, len(row))] = row[:width]
+    return out
+
+
+@dataclass(frozen=True)
+class PPOSettings:
+    value_coef: float = 0.5
+    value_clip: float = 0.2
+    gamma: float = 1.0
+    lam: float = 0.95
+
+
+def episode_stats(trajectories: Sequence[Trajectory]) -> dict[str, float]:
+    stats = summarize([t.metrics | {"return": t.episode_return} for t in trajectories])
+    stats["model_tokens"] = sum(t.num_model_tokens for t in trajectories) / len(trajectories)
+    stats["truncated"] = sum(t.truncation not in (None, "env") for t in trajectories) / len(trajectories)
+    return stats
+
+
+class AgentTrainer(GRPOTrainer):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        env_id: str,
+        train_seeds: Sequence[int],
+        args: GRPOConfig,
+        *,
+        algo: str = "grpo",
+        env_kwargs: dict[str, Any] | None = None,
+        rollout: RolloutConfig = RolloutConfig(),
+        ppo: PPOSettings = PPOSettings(),
+        callbacks=None,
+    ) -> None:
+        from datasets import Dataset
+
+        if algo not in ALGORITHMS:
+            raise ValueError(f"unknown algorithm {algo!r}; choose one of {', '.join(ALGORITHMS)}")
+        self.algo, self.ppo = algo, ppo
+        self.value_head = None
+        if algo == "ppo":
+            self.value_head = ValueHead(model.config.hidden_size).to(next(model.parameters()).device)
+            model.add_module("value_head", self.value_head)  # so that the optimiser and checkpoints include it
+        self.generator = TransformersGenerator(model, tokenizer)
+        self.engine = RolloutEngine(self.generator, tokenizer, env_id, env_kwargs=env_kwargs, config=rollout)
+        greedy = RolloutConfig(**{**rollout.__dict__, "temperature": 0.0})
+        self.eval_engine = RolloutEngine(self.generator, tokenizer, env_id, env_kwargs=env_kwargs, config=greedy)
+        self.trajectories: list[Trajectory] = []
+        self._staging = False
+        super().__init__(
+            model=model,
+            reward_funcs=[episode_return],
+            args=args,
+            train_dataset=Dataset.from_dict({"prompt": seed_prompts(train_seeds)}),
+            processing_class=tokenizer,
+            rollout_func=self._rollout,
+            callbacks=callbacks,
+        )
+
+    # --- rollouts -----------------------------------------------------------------------------
+
+    def _rollout(self, prompts: list, trainer) -> dict[str, list]:
+        seeds = [_seed_of(p) for p in prompts]
+        size = self.num_generations if self.model.training else self.num_generations_eval
+        groups = [seeds[i : i + size] for i in range(0, len(seeds), size)]
+        if any(len(g) != size or len(set(g)) != 1 for g in groups):
+            raise RuntimeError(f"the batch does not hold whole groups of {size} equal seeds: {seeds}; make the "
+                               "per-process batch a multiple of num_generations")
+        self.trajectories = self._run([g[0] for g in groups], size, self.engine)
+        empty = [not t.response_ids for t in self.trajectories]
+        # An episode that ended before its first token (a prompt over the token budget) still needs one
+        # completion token for TRL; it is masked out.
+        eos = self.processing_class.eos_token_id
+        return {
+            "prompt_ids": [t.prompt_ids for t in self.trajectories],
+            "completion_ids": [[eos] if e else t.response_ids for t, e in zip(self.trajectories, empty)],
+            "logprobs": [[0.0] if e else t.logprobs for t, e in zip(self.trajectories, empty)],
+            "env_mask": [[0] if e else t.loss_mask for t, e in zip(self.trajectories, empty)],
+            "episode_return": [t.episode_return for t in self.trajectories],
+        }
+
+    def _run(self, seeds: list[int], group_size: int, engine: RolloutEngine) -> list[Trajectory]:
+        self.generator.reset_cache()  # the weights changed since the cache was filled
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            return engine.rollout(seeds, group_size=group_size)
+        finally:
+            self.model.train(was_training)
+            self.generator.reset_cache()
+
+    def evaluate_agent(self, seeds: Sequence[int], batch_size: int = 16) -> dict[str, float]:
+        """Greedy episodes on `seeds` (held out from training): the env's metrics, averaged."""
+        trajectories = []
+        for first in range(0, len(seeds), batch_size):
+            trajectories += self._run(list(seeds[first : first + batch_size]), 1, self.eval_engine)
+        return episode_stats(trajectories)
+
+    # --- advantages ---------------------------------------------------------------------------
+
+    def _generate_and_score_completions(self, inputs):
+        output = super()._generate_and_score_completions(inputs)
+        mode = "train" if self.model.training else "eval"
+        for name, value in episode_stats(self.trajectories).items():
+            self._metrics[mode][f"episode/{name}"].append(value)
+        if self.algo == "grpo":
+            return output  # TRL's group-normalised return is GRPO's advantage (and is gathered across processes)
+        width = output["completion_ids"].size(1)
+        if self.algo == "ppo":
+            advantages, returns, values = self._ppo_targets(output)
+            output["returns"], output["old_values"] = returns, values
+        else:
+            advantages = pad_right(ESTIMATORS[self.algo](self.trajectories), width)
+        output["advantages"] = advantages.to(output["completion_ids"].device)
+        return output
+
+    def _values(self, model, input_ids, attention_mask, width: int, batch_size: int | None = None):
+        """V(s) before each completion token, from the same forward that scores the token."""
+        with captured_hidden_states(model) as hidden:
+            logps, _, _ = self._get_per_token_logps_and_entropies(model, input_ids, attention_mask, width, batch_size=batch_size)
+        return self.value_head(torch.cat([h[:, -(width + 1) : -1] for h in hidden])), logps
+
+    @torch.no_grad()
+    def _ppo_targets(self, output) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        width = output["completion_ids"].size(1)
+        input_ids = torch.cat([output["prompt_ids"], output["completion_ids"]], 1)
+        attention = torch.cat([output["prompt_mask"], output["completion_mask"]], 1)
+        values, _ = self._values(self.model, input_ids, attention, width, self.args.per_device_train_batch_size)
+        values = values.float().cpu()
+        advantages, returns = [], []
+        for row, t in enumerate(self.trajectories):
+            n = len(t.response_ids)
+            mask = torch.tensor(t.loss_mask, dtype=torch.float32)
+            a, r = gae(torch.tensor(t.token_rewards), values[row, :n] * mask, mask, gamma=self.ppo.gamma, lam=self.ppo.lam)
+            advantages.append(a)
+            returns.append(r)
+        flat = torch.cat([a[torch.tensor(t.loss_mask, dtype=torch.bool)] for a, t in zip(advantages, self.trajectories)])
+        mean, std = (flat.mean(), flat.std(unbiased=False)) if flat.numel() > 1 else (0.0, 1.0)
+        advantages = [(a - mean) / (std + 1e-6) * torch.tensor(t.loss_mask) for a, t in zip(advantages, self.trajectories)]
+        device = output["completion_ids"].device
+        return pad_right(advantages, width).to(device), pad_right(returns, width).to(device), values.to(device)
+
+    def _compute_loss(self, model, inputs):
+        if self.value_head is None:
+            return super()._compute_loss(model, inputs)
+        with captured_hidden_states(model) as hidden:
+            policy_loss = super()._compute_loss(model, inputs)
+        width = inputs["completion_ids"].size(1)
+        values = self.value_head(hidden[-1][:, -(width + 1) : -1])
+        old, returns = inputs["old_values"], inputs["returns"]
+        clipped = old + (values - old).clamp(-self.ppo.value_clip, self.ppo.value_clip)
+        mask = inputs["completion_mask"] * inputs["tool_mask"]
+        per_token = torch.maximum((values - returns) ** 2, (clipped - returns) ** 2)
+        value_loss = 0.5 * (per_token * mask).sum() / mask.sum().clamp(min=1)
+        mode = "train" if self.model.training else "eval"
+        self._metrics[mode]["value_loss"].append(value_loss.item())
+        accumulation = self.current_gradient_accumulation_steps if mode == "train" else 1
+        return policy_loss + self.ppo.value_coef * value_loss / accumulation
+
+    # --- checkpoints --------------------------------------------------------------------------
+
+    def _get_output_dir(self, trial):
+        real = super()._get_output_dir(trial)
+        return os.path.join(real, STAGING) if self._staging else real
+
+    def _save_checkpoint(self, model, trial) -> None:
+        """Written in a staging folder, then renamed: a checkpoint-N folder is always complete."""
+        run_dir = self._get_output_dir(trial)
+        name = f"checkpoint-{self.state.global_step}"
+        shutil.rmtree(os.path.join(run_dir, STAGING), ignore_errors=True)
+        self._staging = True
+        try:
+            super()._save_checkpoint(model, trial)
+        finally:
+            self._staging = False
+        if self.args.should_save:
+            final = os.path.join(run_dir, name)
+            if os.path.exists(final):
+                shutil.rmtree(final)
+            os.replace(os.path.join(run_dir, STAGING, name), final)
+            shutil.rmtree(os.path.join(run_dir, STAGING), ignore_errors=True)
+            from transformers.trainer_utils import rotate_checkpoints
+
+            rotate_checkpoints(output_dir=run_dir, save_total_limit=self.args.save_total_limit,
+                               best_model_checkpoint=self.state.best_model_checkpoint, use_mtime=False)
+
+    def _save(self, output_dir: str | None = None, state_dict=None) -> None:
+        super()._save(output_dir, state_dict)
+        if self.value_head is not None:
+            self.value_head.save(output_dir or self.args.output_dir)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None) -> None:
+        super()._load_from_checkpoint(resume_from_checkpoint, model)
+        if self.value_head is not None and not self.value_head.load(resume_from_checkpoint):
+            raise FileNotFoundError(f"{resume_from_checkpoint} holds no value head: not a PPO checkpoint")
