@@ -86,6 +86,65 @@ def cmd_data_download(args: argparse.Namespace) -> int:
     return 0
 
 
+TRAIN_HELP = {
+    "env": "a registered environment id",
+    "model": "hub id, local directory, or smollm2-135m-instruct (the embedded default)",
+    "algo": "grpo, ppo, rloo, reinforce_pp, reinforce_pp_baseline or turn_level",
+    "reward_preset": "outcome (final answer F1) or process (plus per-step rewards)",
+    "warm_start": "oracle episodes of supervised warm start before RL (0: none)",
+    "max_steps": "optimiser steps of RL",
+    "full_finetune": "train every weight instead of a LoRA adapter",
+    "eval_every": "steps between held-out evaluations (0: only before and after RL)",
+}
+
+
+def _add_train_options(parser: argparse.ArgumentParser) -> None:
+    """One option per TrainConfig field; unset options keep the config file's or the default value."""
+    from agent_r1.trainer.train_config import field_defaults
+
+    for name, default in field_defaults().items():
+        flag = "--" + name.replace("_", "-")
+        text = TRAIN_HELP.get(name, "")
+        if name == "env_kwargs":
+            parser.add_argument("--env-arg", action="append", default=None, metavar="KEY=VALUE",
+                                help="keyword argument of the env, VALUE parsed as JSON where it can be (repeatable)")
+        elif isinstance(default, bool):
+            parser.add_argument(flag, action="store_true", default=None, help=text)
+        else:
+            parser.add_argument(flag, type=type(default), default=None, metavar=type(default).__name__.upper(),
+                                help=f"{text} (default: {default})".lstrip())
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from agent_r1.trainer.train_config import TrainConfig, field_defaults
+
+    overrides = {name: getattr(args, name) for name in field_defaults() if getattr(args, name, None) is not None}
+    if args.env_arg:
+        overrides["env_kwargs"] = _parse_env_kwargs(args.env_arg)
+    try:
+        config = TrainConfig.from_file(args.config, **overrides) if args.config else TrainConfig.from_dict(overrides)
+    except (FileNotFoundError, ValueError) as exc:
+        raise SystemExit(f"error: {exc}") from None
+    import agent_r1.envs  # noqa: F401
+
+    if config.env not in gym.registry:
+        raise SystemExit(f"error: unknown env {config.env!r}")
+    from agent_r1.trainer.checkpoints import CorruptCheckpointError
+    from agent_r1.trainer.models import ModelNotFoundError
+    from agent_r1.trainer.train import RunExistsError, train
+
+    try:
+        summary = train(config, resume=args.resume)
+    except (RunExistsError, CorruptCheckpointError, ModelNotFoundError, FileNotFoundError) as exc:
+        raise SystemExit(f"error: {exc}") from None
+    print(f"{summary['algo']} on {summary['env']}, {summary['steps']} steps: held-out EM "
+          f"{summary['em_before']:.3f} -> {summary['em_after']:.3f} ({summary['em_after'] - summary['em_before']:+.3f}), "
+          f"F1 {summary['f1_before']:.3f} -> {summary['f1_after']:.3f} on {summary['eval_episodes']} episodes")
+    print(f"RL took {summary['rl_seconds_this_session'] / 60:.1f} min; adapter in {summary['final']}, "
+          f"metrics in {summary['metrics']}" + (f", curve in {summary['curve']}" if summary["curve"] else ""))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agent-r1", description="Train and benchmark LLM agents that use tools.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
@@ -94,7 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev = commands.add_parser("eval", help="run a policy on an environment and report EM, F1 and more")
     ev.add_argument("--env", default="AgentR1/SynthHop-v0", help="a registered environment id (default: %(default)s)")
     ev.add_argument("--policy", default="oracle",
-                    help="oracle, random, a model (hub id, directory, or smollm2-135m-instruct), or several separated by commas")
+                    help="oracle, random, a model (hub id, directory, smollm2-135m-instruct, or a run folder of "
+                         "`agent-r1 train`), or several separated by commas")
     ev.add_argument("--episodes", type=int, default=100)
     ev.add_argument("--seed", type=int, default=0, help="seed of the first episode; episode i uses seed + i")
     ev.add_argument("--env-arg", action="append", default=[], metavar="KEY=VALUE",
@@ -108,6 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--max-tokens-per-turn", type=int, default=128)
     model.add_argument("--max-total-tokens", type=int, default=2048)
     ev.set_defaults(func=cmd_eval)
+
+    tr = commands.add_parser("train", help="train an agent with RL (optionally after a supervised warm start)")
+    tr.add_argument("--config", help="a JSON or TOML file of settings (the options below override it)")
+    tr.add_argument("--resume", action="store_true", help="continue the run in --output-dir from its last checkpoint")
+    _add_train_options(tr)
+    tr.set_defaults(func=cmd_train)
 
     data = commands.add_parser("data", help="manage datasets").add_subparsers(dest="data_command", required=True)
     dl = data.add_parser("download", help="fetch an official dataset file into the cache ($AGENT_R1_DATA)")

@@ -73,12 +73,22 @@ def resolve_model(name_or_path: str) -> str:
         return str(default_model_dir())
     path = Path(name_or_path).expanduser()
     if path.exists():
+        path = _trained(path)
         if not (path / "config.json").exists() and not (path / "adapter_config.json").exists():
             raise ModelNotFoundError(f"{path} holds no config.json: not a model directory")
         return str(path)
     if name_or_path.count("/") > 1 or name_or_path.startswith((".", "/", "~")):
         raise ModelNotFoundError(f"no model directory at {path}")
     return name_or_path  # a hub id; from_pretrained reports it if it cannot be fetched
+
+
+def _trained(path: Path) -> Path:
+    """A run folder of `agent-r1 train` stands for its final model, or else its latest checkpoint."""
+    if (path / "final").is_dir():
+        return path / "final"
+    from agent_r1.trainer.checkpoints import latest_checkpoint
+
+    return latest_checkpoint(path) or path
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,106 @@
+"""`agent-r1 train` as users run it: outputs, a run killed with SIGKILL and resumed, bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytest.importorskip("trl")
+
+from agent_r1.trainer.cli import main  # noqa: E402
+
+SMALL = ["--max-steps", "4", "--groups-per-step", "2", "--group-size", "2", "--micro-batch-size", "2",
+         "--eval-episodes", "2", "--max-tokens-per-turn", "8", "--max-total-tokens", "1024", "--save-every", "1"]
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(smollm2_tokenizer, tmp_path_factory):
+    from test_trainer import tiny_llama
+
+    path = tmp_path_factory.mktemp("tiny")
+    tiny_llama(smollm2_tokenizer).save_pretrained(path)
+    smollm2_tokenizer.save_pretrained(path)
+    return path
+
+
+def train_command(model, out, *extra):
+    return [sys.executable, "-m", "agent_r1.trainer.cli", "train", "--model", str(model), "--output-dir", str(out), *SMALL, *extra]
+
+
+def records(out):
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_a_run_killed_with_sigkill_resumes_and_finishes(tiny_model_dir, tmp_path):
+    out = tmp_path / "run"
+    env = {**os.environ, "TRL_EXPERIMENTAL_SILENCE": "1"}
+    process = subprocess.Popen(train_command(tiny_model_dir, out, "--warm-start", "4"), env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not (out / "checkpoint-2").exists():
+        assert process.poll() is None, "the run ended before it could be killed"
+        assert time.monotonic() < deadline, "no checkpoint-2 after 300 s"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (out / "final").exists()
+    warm_start_files = sorted(os.listdir(out / "warm_start"))
+
+    finished = subprocess.run(train_command(tiny_model_dir, out, "--resume"), env=env, capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "4 steps: held-out EM" in finished.stdout
+    assert sorted(os.listdir(out / "warm_start")) == warm_start_files  # reused, not redone
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == 4
+    train_steps = [r["step"] for r in records(out) if "train" in r]
+    assert train_steps == [1, 2, 3, 4]  # each logged once, none lost
+    assert [r["step"] for r in records(out) if "eval" in r] == [0, 4]
+    assert (out / "final" / "adapter_model.safetensors").exists() and (out / "curve.png").stat().st_size > 1000
+
+    # the run folder is a policy for `agent-r1 eval`
+    result = subprocess.run([sys.executable, "-m", "agent_r1.trainer.cli", "eval", "--policy", str(out), "--episodes", "2",
+                             "--max-tokens-per-turn", "8", "--quiet"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"| {out} | 2 |" in result.stdout
+
+
+def test_train_refuses_to_overwrite_a_run_and_reports_bad_input(tiny_model_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "train_config.json").write_text("{}")
+    with pytest.raises(SystemExit, match="already holds a run: pass --resume"):
+        main(["train", "--model", str(tiny_model_dir), "--output-dir", str(out)])
+    with pytest.raises(SystemExit, match="nothing to resume"):
+        main(["train", "--output-dir", str(tmp_path / "empty"), "--resume"])
+    with pytest.raises(SystemExit, match="algo must be one of"):
+        main(["train", "--algo", "a3c", "--output-dir", str(tmp_path / "x")])
+    with pytest.raises(SystemExit, match="no config file"):
+        main(["train", "--config", str(tmp_path / "missing.toml")])
+    with pytest.raises(SystemExit, match="unknown env"):
+        main(["train", "--env", "AgentR1/Chess-v0", "--output-dir", str(tmp_path / "y")])
+    with pytest.raises(SystemExit, match="no model directory"):
+        main(["train", "--model", str(tmp_path / "nowhere"), "--output-dir", str(tmp_path / "z")])
+    assert not (tmp_path / "z").exists()
+
+
+def test_a_corrupt_checkpoint_is_reported(tmp_path):
+    from agent_r1.trainer.checkpoints import CorruptCheckpointError, latest_checkpoint
+
+    for step in (1, 2):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        (folder / "trainer_state.json").write_text("{}")
+        (folder / "optimizer.pt").write_bytes(b"x")
+        (folder / "adapter_model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
+    assert latest_checkpoint(tmp_path) == tmp_path / "checkpoint-2"
+    (tmp_path / "checkpoint-2" / "adapter_model.safetensors").write_bytes(b"\xff" * 10)  # cut short
+    with pytest.raises(CorruptCheckpointError, match="checkpoint-2 is corrupt"):
+        latest_checkpoint(tmp_path)
+    (tmp_path / "checkpoint-2" / "optimizer.pt").unlink()
+    with pytest.raises(CorruptCheckpointError, match="incomplete.*optimizer.pt"):
+        latest_checkpoint(tmp_path)

@@ -1,0 +1,210 @@
+"""A training run from start to end: warm start, evaluation before RL, RL, evaluation after.
+
+Everything a run writes lives in its output folder:
+    train_config.json  the settings (a resumed run reads them back)
+    warm_start/      the adapter after the supervised warm start (reused on resume)
+    checkpoint-N/    complete checkpoints (written in a staging folder, then renamed)
+    metrics.jsonl    training logs and held-out evaluations, one JSON object per line
+    curve.png        training return and held-out EM against steps
+    final/           the trained adapter (or model), loadable by `agent-r1 eval --policy`
+    summary.json     EM before and after RL, time, steps
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import TrainerCallback
+
+import agent_r1.envs  # noqa: F401  (registers the ids)
+from agent_r1.trainer.agent_trainer import AgentTrainer, PPOSettings
+from agent_r1.trainer.checkpoints import latest_checkpoint, save_atomically
+from agent_r1.trainer.models import LoraSpec, load_model, resolve_model
+from agent_r1.trainer.rollout import RolloutConfig
+from agent_r1.trainer.run_log import MetricsLog, plot_curve
+from agent_r1.trainer.sft import WarmStartConfig, warm_start
+from agent_r1.trainer.train_config import TrainConfig
+
+logger = logging.getLogger(__name__)
+
+
+class RunExistsError(FileExistsError):
+    """The output folder already holds a run and --resume was not given."""
+
+
+class _EvalAndLog(TrainerCallback):
+    """Writes the trainer's logs to metrics.jsonl and evaluates on held-out seeds every `eval_every` steps."""
+
+    def __init__(self, run: "_Run") -> None:
+        self.run = run
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "train_runtime" not in logs:
+            self.run.log.write(state.global_step, "train", logs)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        every = self.run.config.eval_every
+        if every and state.global_step % every == 0 and state.global_step < state.max_steps:
+            self.run.evaluate(state.global_step)
+
+
+class _Run:
+    def __init__(self, config: TrainConfig, out: Path) -> None:
+        self.config, self.out = config, out
+        self.log = MetricsLog(out / "metrics.jsonl")
+        self.trainer: AgentTrainer | None = None
+
+    @property
+    def eval_seeds(self) -> list[int]:
+        return list(range(self.config.eval_seed, self.config.eval_seed + self.config.eval_episodes))
+
+    def evaluate(self, step: int) -> dict[str, float]:
+        start = time.perf_counter()
+        result = self.trainer.evaluate_agent(self.eval_seeds)
+        result["seconds"] = time.perf_counter() - start
+        self.log.write(step, "eval", result)
+        logger.info("step %d: held-out EM %.3f, F1 %.3f (%d episodes)", step, result["em"], result["f1"], len(self.eval_seeds))
+        return result
+
+
+def _env_kwargs(config: TrainConfig) -> dict[str, Any]:
+    return {"reward": config.reward_preset, **config.env_kwargs}
+
+
+def _load(config: TrainConfig, out: Path):
+    lora = None if config.full_finetune else LoraSpec(r=config.lora_r, alpha=config.lora_alpha)
+    model, tokenizer = load_model(config.model, lora=lora)
+    if config.warm_start:
+        stage = out / "warm_start"
+        if stage.exists():
+            logger.info("warm start: reusing %s", stage)
+            _load_weights(model, stage)
+        else:
+            losses = warm_start(model, tokenizer, config.env, WarmStartConfig(
+                config.warm_start, config.warm_start_epochs, config.micro_batch_size, config.warm_start_learning_rate),
+                env_kwargs=_env_kwargs(config))
+            logger.info("warm start: %d steps, loss %.3f -> %.3f", len(losses), losses[0], losses[-1])
+            save_atomically(stage, lambda tmp: (model.save_pretrained(tmp), (tmp / "losses.json").write_text(json.dumps(losses))))
+    return model, tokenizer
+
+
+def _load_weights(model, directory: Path) -> None:
+    if hasattr(model, "load_adapter"):
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load_file
+
+        set_peft_model_state_dict(model, load_file(directory / "adapter_model.safetensors"))
+    else:
+        from transformers import AutoModelForCausalLM
+
+        model.load_state_dict(AutoModelForCausalLM.from_pretrained(directory).state_dict())
+
+
+def _grpo_args(config: TrainConfig, out: Path):
+    from trl import GRPOConfig
+
+    accumulation = config.episodes_per_step // config.micro_batch_size
+    try:
+        import tensorboard  # noqa: F401
+
+        report_to = ["tensorboard"]
+    except ImportError:
+        report_to = "none"
+    return GRPOConfig(
+        output_dir=str(out),
+        per_device_train_batch_size=config.micro_batch_size,
+        gradient_accumulation_steps=accumulation,
+        steps_per_generation=accumulation,  # one rollout batch per optimiser step: on-policy, no log-prob recompute
+        num_generations=config.group_size,
+        max_steps=config.max_steps,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type="constant",
+        beta=config.beta,
+        epsilon=config.epsilon,
+        loss_type=config.loss_type,
+        temperature=config.temperature,  # the loss scores tokens at the temperature they were sampled at
+        max_completion_length=config.max_total_tokens,
+        bf16=False,
+        use_cpu=not torch.cuda.is_available(),
+        logging_steps=1,
+        save_steps=config.save_every,
+        save_total_limit=config.save_total_limit,
+        report_to=report_to,
+        seed=config.seed,
+        shuffle_dataset=True,
+    )
+
+
+def train(config: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
+    """Runs (or, with `resume`, continues) a training run; returns its summary."""
+    out = Path(config.output_dir)
+    resolve_model(config.model)  # a missing model fails before the run folder is made
+    saved = out / "train_config.json"
+    checkpoint = None
+    if resume:
+        if not saved.exists():
+            raise FileNotFoundError(f"nothing to resume: {out} holds no train_config.json")
+        previous = TrainConfig.from_dict(json.loads(saved.read_text()))
+        if asdict(previous) | {"max_steps": config.max_steps} != asdict(config) | {"max_steps": config.max_steps}:
+            logger.warning("--resume continues the run as it was configured in %s (only max_steps may change)", saved)
+        config = TrainConfig.from_dict(asdict(previous) | {"max_steps": config.max_steps})
+        checkpoint = latest_checkpoint(out)
+    elif out.exists() and (saved.exists() or latest_checkpoint(out)):
+        raise RunExistsError(f"{out} already holds a run: pass --resume to continue it, or choose another --output-dir")
+    out.mkdir(parents=True, exist_ok=True)
+    saved.write_text(config.to_json())
+    shutil.rmtree(out / ".staging", ignore_errors=True)
+
+    random.seed(config.seed)
+    torch.manual_seed(config.seed)
+    run = _Run(config, out)
+    started = time.perf_counter()
+    model, tokenizer = _load(config, out)
+    rollout = RolloutConfig(max_turns=config.max_turns, max_tokens_per_turn=config.max_tokens_per_turn,
+                            max_total_tokens=config.max_total_tokens, temperature=config.temperature)
+    train_seeds = range(config.train_seed, config.train_seed + config.max_steps * config.groups_per_step)
+    run.trainer = AgentTrainer(
+        model, tokenizer, config.env, list(train_seeds), _grpo_args(config, out), algo=config.algo,
+        env_kwargs=_env_kwargs(config), rollout=rollout, callbacks=[_EvalAndLog(run)],
+        ppo=PPOSettings(config.value_coef, config.value_clip, 1.0, config.gae_lambda),
+    )
+    if checkpoint is not None:
+        step = int(checkpoint.name.split("-")[-1])
+        logger.info("resuming from %s", checkpoint)
+        run.log.truncate_after(step)
+    else:
+        run.log.truncate_after(-1)
+    before = dict(run.log.evals()).get(0) or run.evaluate(0)
+    rl_started = time.perf_counter()
+    run.trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    rl_seconds = time.perf_counter() - rl_started
+    after = run.evaluate(run.trainer.state.global_step)
+    save_atomically(out / "final", lambda tmp: _save_final(run.trainer, tmp))
+    summary = {
+        "env": config.env, "algo": config.algo, "reward_preset": config.reward_preset, "model": config.model,
+        "steps": run.trainer.state.global_step, "eval_episodes": config.eval_episodes,
+        "em_before": before["em"], "em_after": after["em"], "f1_before": before["f1"], "f1_after": after["f1"],
+        "rl_seconds_this_session": rl_seconds, "seconds_this_session": time.perf_counter() - started,
+        "final": str(out / "final"), "metrics": str(run.log.path),
+    }
+    curve = plot_curve(run.log, out / "curve.png", f"{config.algo} on {config.env} ({config.model})")
+    summary["curve"] = str(curve) if curve else None
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    run.trainer.engine.close()
+    run.trainer.eval_engine.close()
+    return summary
+
+
+def _save_final(trainer: AgentTrainer, directory: Path) -> None:
+    trainer.model.save_pretrained(directory)
+    trainer.processing_class.save_pretrained(directory)
+    if trainer.value_head is not None:
+        trainer.value_head.save(directory)

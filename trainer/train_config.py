@@ -1,0 +1,107 @@
+"""The settings of a training run: one dataclass, readable from a JSON or TOML file and the command line."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from agent_r1.trainer.agent_trainer import ALGORITHMS
+
+
+@dataclass
+class TrainConfig:
+    env: str = "AgentR1/SynthHop-v0"
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    model: str = "smollm2-135m-instruct"
+    algo: str = "grpo"
+    reward_preset: str = "outcome"
+    output_dir: str = "runs/agent-r1"
+    max_steps: int = 30
+    groups_per_step: int = 4  # distinct tasks per optimiser step
+    group_size: int = 4  # episodes per task (GRPO's G)
+    micro_batch_size: int = 8  # episodes per forward/backward; the rest is gradient accumulation
+    learning_rate: float = 2e-4
+    lora_r: int = 16
+    lora_alpha: int = 32
+    full_finetune: bool = False
+    warm_start: int = 0  # oracle episodes of supervised warm start before RL (0: none)
+    warm_start_epochs: int = 1
+    warm_start_learning_rate: float = 5e-4
+    eval_every: int = 10  # steps between held-out evaluations (0: only before and after)
+    eval_episodes: int = 64
+    eval_seed: int = 0  # held-out seeds eval_seed, eval_seed+1, ...; training seeds start at train_seed
+    train_seed: int = 100_000
+    max_turns: int = 8
+    max_tokens_per_turn: int = 48
+    max_total_tokens: int = 1024
+    temperature: float = 1.0
+    beta: float = 0.0  # KL to the reference (the model with the adapter disabled)
+    epsilon: float = 0.2
+    loss_type: str = "dapo"
+    value_coef: float = 0.5  # PPO
+    value_clip: float = 0.2  # PPO
+    gae_lambda: float = 0.95  # PPO
+    save_every: int = 5
+    save_total_limit: int = 2
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.algo not in ALGORITHMS:
+            problems.append(f"algo must be one of {', '.join(ALGORITHMS)}, got {self.algo!r}")
+        for name in ("max_steps", "groups_per_step", "group_size", "micro_batch_size", "eval_episodes",
+                     "max_tokens_per_turn", "max_total_tokens", "save_every", "lora_r"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.group_size < 2 and self.algo in ("grpo", "rloo", "turn_level", "reinforce_pp_baseline"):
+            problems.append(f"{self.algo} compares episodes within a group: group_size must be at least 2")
+        if self.episodes_per_step % self.micro_batch_size:
+            problems.append(f"groups_per_step x group_size ({self.episodes_per_step}) must be a multiple of "
+                            f"micro_batch_size ({self.micro_batch_size})")
+        if self.micro_batch_size % self.group_size and self.group_size % self.micro_batch_size:
+            problems.append("micro_batch_size and group_size must divide one another")
+        if problems:
+            raise ValueError("bad training config: " + "; ".join(problems))
+
+    @property
+    def episodes_per_step(self) -> int:
+        return self.groups_per_step * self.group_size
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1)
+
+    @classmethod
+    def from_file(cls, path: str | Path, **overrides: Any) -> "TrainConfig":
+        """A JSON or TOML file of field names and values; unknown names are an error."""
+        path = Path(path)
+        try:
+            text = path.read_text()
+            data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"no config file at {path}") from None
+        except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ValueError(f"{path} is not valid {'TOML' if path.suffix == '.toml' else 'JSON'}: {exc}") from None
+        return cls.from_dict({**data, **overrides}, source=str(path))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"{source}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        defaults = field_defaults()
+        for name, value in data.items():
+            expected = type(defaults[name])
+            ok = isinstance(value, expected) and not (expected is not bool and isinstance(value, bool))
+            if expected is float and isinstance(value, int) and not isinstance(value, bool):
+                ok = True
+            if not ok:
+                raise ValueError(f"{source}: {name} must be a {expected.__name__}, got {value!r}")
+        return cls(**data)
+
+
+def field_defaults() -> dict[str, Any]:
+    return {f.name: (f.default if f.default is not MISSING else f.default_factory()) for f in fields(TrainConfig)}
