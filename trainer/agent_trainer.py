@@ -23,7 +23,10 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import torch
-from trl import GRPOConfig, GRPOTrainer
+
+# rollout_func is marked experimental in TRL 1.16; this module is written against that version's contract.
+os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+from trl import GRPOConfig, GRPOTrainer  # noqa: E402
 
 from agent_r1.benchmarks.evaluate import summarize
 from agent_r1.trainer.advantages import ESTIMATORS, gae
@@ -148,11 +151,15 @@ class AgentTrainer(GRPOTrainer):
             self.model.train(was_training)
             self.generator.reset_cache()
 
-    def evaluate_agent(self, seeds: Sequence[int], batch_size: int = 16) -> dict[str, float]:
+    def evaluate_agent(self, seeds: Sequence[int], batch_size: int = 16, progress: bool = True) -> dict[str, float]:
         """Greedy episodes on `seeds` (held out from training): the env's metrics, averaged."""
+        from tqdm.auto import tqdm
+
         trajectories = []
-        for first in range(0, len(seeds), batch_size):
-            trajectories += self._run(list(seeds[first : first + batch_size]), 1, self.eval_engine)
+        with tqdm(total=len(seeds), desc="held-out evaluation", disable=not progress, leave=False) as bar:
+            for first in range(0, len(seeds), batch_size):
+                trajectories += self._run(list(seeds[first : first + batch_size]), 1, self.eval_engine)
+                bar.update(len(trajectories) - bar.n)
         return episode_stats(trajectories)
 
     # --- advantages ---------------------------------------------------------------------------

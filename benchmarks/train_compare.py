@@ -1,0 +1,104 @@
+"""Algorithms and reward presets compared at equal budget, from one shared warm start.
+
+    python -m agent_r1.benchmarks.train_compare --out runs/compare [--max-steps 10] \
+        [--runs grpo:outcome,grpo:process,turn_level:process,ppo:outcome,rloo:outcome,reinforce_pp:outcome]
+
+The warm start is trained once (in OUT/warm_start) and copied into every run,
+so each algorithm starts from the same weights and sees the same training
+seeds; each run is `agent-r1 train` with the same steps, batch and evaluation
+seeds. Writes OUT/compare.md (a Markdown table) and OUT/compare.png. Finished
+runs are skipped when the script is started again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+from agent_r1.trainer.train import train
+from agent_r1.trainer.train_config import TrainConfig
+
+DEFAULT_RUNS = "grpo:outcome,grpo:process,turn_level:process,ppo:outcome,rloo:outcome,reinforce_pp:outcome"
+
+
+def _table(summaries: list[dict]) -> str:
+    lines = ["| algorithm | reward | steps | EM before | EM after | change | F1 after | RL minutes |", "|---|---|---|---|---|---|---|---|"]
+    for s in summaries:
+        lines.append(f"| {s['algo']} | {s['reward_preset']} | {s['steps']} | {s['em_before']:.3f} | {s['em_after']:.3f} | "
+                     f"{s['em_after'] - s['em_before']:+.3f} | {s['f1_after']:.3f} | {s['rl_seconds_this_session'] / 60:.1f} |")
+    return "\n".join(lines)
+
+
+def _plot(out: Path, names: list[str]) -> Path | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    from agent_r1.trainer.run_log import MetricsLog
+
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    for name in names:
+        train_records = [(r["step"], r["train"]["reward"]) for r in MetricsLog(out / name / "metrics.jsonl").records()
+                         if "train" in r and "reward" in r["train"]]
+        if train_records:
+            axis.plot([s for s, _ in train_records], [v for _, v in train_records], label=name)
+    axis.set_xlabel("step")
+    axis.set_ylabel("training return (sampled)")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(out / "compare.png", dpi=120)
+    plt.close(figure)
+    return out / "compare.png"
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="runs/compare")
+    parser.add_argument("--runs", default=DEFAULT_RUNS, help="comma-separated ALGO:PRESET pairs")
+    parser.add_argument("--config", help="a JSON or TOML file of shared TrainConfig settings")
+    parser.add_argument("--max-steps", type=int, default=10)
+    parser.add_argument("--warm-start", type=int, default=192)
+    parser.add_argument("--eval-episodes", type=int, default=100)
+    args = parser.parse_args(argv)
+
+    out = Path(args.out)
+    base = TrainConfig.from_file(args.config) if args.config else TrainConfig()
+    base = replace(base, max_steps=args.max_steps, eval_episodes=args.eval_episodes, eval_every=0, warm_start=args.warm_start)
+    pairs = [tuple(item.split(":")) for item in args.runs.split(",")]
+    for pair in pairs:
+        if len(pair) != 2:
+            raise SystemExit(f"error: --runs takes ALGO:PRESET pairs, got {':'.join(pair)!r}")
+    shared_warm_start = out / "warm_start"
+    summaries = []
+    for algo, preset in pairs:
+        name = f"{algo}-{preset}"
+        run_dir = out / name
+        if (run_dir / "summary.json").exists():
+            summaries.append(json.loads((run_dir / "summary.json").read_text()))
+            continue
+        config = replace(base, algo=algo, reward_preset=preset, output_dir=str(run_dir))
+        resume = (run_dir / "train_config.json").exists()
+        if args.warm_start and shared_warm_start.exists() and not (run_dir / "warm_start").exists():
+            run_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(shared_warm_start, run_dir / "warm_start")
+        summary = train(config, resume=resume)
+        if args.warm_start and not shared_warm_start.exists():
+            shutil.copytree(run_dir / "warm_start", shared_warm_start)
+        summaries.append(summary)
+        print(_table(summaries[-1:]).splitlines()[-1], flush=True)
+    table = _table(summaries)
+    (out / "compare.md").write_text(table + "\n")
+    print(table)
+    _plot(out, [f"{a}-{p}" for a, p in pairs])
+    return summaries
+
+
+if __name__ == "__main__":
+    main()
