@@ -86,6 +86,69 @@ def cmd_data_download(args: argparse.Namespace) -> int:
     return 0
 
 
+DATASET_ENVS = ("AgentR1/HotpotQA-v0", "AgentR1/2WikiMultihopQA-v0", "AgentR1/MuSiQue-v0")
+
+
+def _bench_env_kwargs(args: argparse.Namespace, envs: list[str]) -> dict[str, dict]:
+    from agent_r1.benchmarks.reference import short_name
+
+    shared = _parse_env_kwargs(args.env_arg)
+    per_env = {env: dict(shared) for env in envs}
+    for env in envs:
+        if env in DATASET_ENVS and args.setting:
+            per_env[env]["setting"] = args.setting
+    for pair in args.data_path:
+        name, sep, path = pair.partition("=")
+        known = list(dict.fromkeys([*envs, *DATASET_ENVS]))
+        matches = [e for e in known if name in (e, short_name(e))]
+        if not sep or not matches:
+            raise SystemExit(f"error: --data-path takes ENV=PATH with ENV one of {', '.join(map(short_name, known))}, got {pair!r}")
+        if matches[0] in per_env:  # a path for an env not benchmarked this time is not needed
+            per_env[matches[0]]["data_path"] = path
+    return per_env
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.compare:
+        from agent_r1.benchmarks.compare import compare, format_comparison
+
+        try:
+            print(format_comparison(compare(Path(args.compare[0]), Path(args.compare[1]), metric=args.metric), args.metric))
+        except (FileNotFoundError, ValueError) as exc:
+            raise SystemExit(f"error: {exc}") from None
+        return 0
+    if not args.out:
+        raise SystemExit("error: bench needs --out DIR (or --compare A B)")
+    import agent_r1.envs  # noqa: F401
+    from agent_r1.benchmarks.agents import EndpointError, make_agent
+    from agent_r1.benchmarks.harness import paper_table, run_bench
+
+    envs = [e for e in args.envs.split(",") if e]
+    unknown = [e for e in envs if e not in gym.registry]
+    if unknown:
+        raise SystemExit(f"error: unknown env(s) {', '.join(unknown)}")
+    env_kwargs = _bench_env_kwargs(args, envs)
+    for env in envs:  # a missing dataset file fails now, not after the first policy has run
+        try:
+            gym.make(env, **env_kwargs[env]).close()
+        except (FileNotFoundError, ValueError, TypeError) as exc:
+            raise SystemExit(f"error: {env}: {exc}") from None
+    from agent_r1.trainer.models import ModelNotFoundError
+
+    try:
+        agents = [make_agent(spec, backend=args.backend, max_tokens_per_turn=args.max_tokens_per_turn)
+                  for spec in args.policies.split(",") if spec]
+        summary = run_bench(agents, envs, Path(args.out), limit=args.limit, seed=args.seed, env_kwargs=env_kwargs,
+                            batch_size=args.batch_size, progress=not args.quiet, include_paper=args.paper)
+    except (ValueError, ModelNotFoundError) as exc:
+        raise SystemExit(f"error: {exc}") from None
+    except EndpointError as exc:
+        raise SystemExit(f"error: {exc}. The finished episodes are kept in {args.out}: run the same command to resume.") from None
+    print(paper_table(summary, include_paper=args.paper))
+    print(f"wrote {args.out}/results.md, summary.json, em.png and episodes/")
+    return 0
+
+
 TRAIN_HELP = {
     "env": "a registered environment id",
     "model": "hub id, local directory, or smollm2-135m-instruct (the embedded default)",
@@ -174,6 +237,27 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--resume", action="store_true", help="continue the run in --output-dir from its last checkpoint")
     _add_train_options(tr)
     tr.set_defaults(func=cmd_train)
+
+    be = commands.add_parser("bench", help="benchmark agents across datasets (EM/F1 tables, a chart), resumable")
+    be.add_argument("--envs", default=",".join(DATASET_ENVS), help="comma-separated env ids (default: the three datasets)")
+    be.add_argument("--policies", default="oracle,random,naive-rag,base-tool-call",
+                    help="comma-separated: oracle, random, naive-rag[:MODEL], base-tool-call[:MODEL], "
+                         "agent:MODEL_OR_RUN, openai:MODEL@URL (key from $OPENAI_API_KEY)")
+    be.add_argument("--setting", help="search setting of the dataset envs: pooled, distractor, corpus, remote")
+    be.add_argument("--limit", type=int, default=100, help="episodes per env (questions 0..limit-1)")
+    be.add_argument("--seed", type=int, default=0, help="first episode index")
+    be.add_argument("--out", help="the results folder; running again on it resumes")
+    be.add_argument("--data-path", action="append", default=[], metavar="ENV=PATH",
+                    help="a dataset file for one env, e.g. HotpotQA=dev.json (repeatable)")
+    be.add_argument("--env-arg", action="append", default=[], metavar="KEY=VALUE", help="keyword argument of every env")
+    be.add_argument("--batch-size", type=int, default=16)
+    be.add_argument("--backend", choices=["transformers", "vllm"], default="transformers")
+    be.add_argument("--max-tokens-per-turn", type=int, default=128)
+    be.add_argument("--paper", action="store_true", help="add the published Agent-R1 rows to the table (labelled)")
+    be.add_argument("--compare", nargs=2, metavar=("A", "B"), help="show two results folders side by side")
+    be.add_argument("--metric", default="em", help="metric of --compare (default: em)")
+    be.add_argument("--quiet", action="store_true", help="no progress bar")
+    be.set_defaults(func=cmd_bench)
 
     data = commands.add_parser("data", help="manage datasets").add_subparsers(dest="data_command", required=True)
     dl = data.add_parser("download", help="fetch an official dataset file into the cache ($AGENT_R1_DATA)")

@@ -92,7 +92,7 @@ class RolloutEngine:
     def _encode(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
-    def _start(self, seeds: Sequence[int], group_size: int) -> list[_Episode]:
+    def _start(self, seeds: Sequence[int], group_size: int, options: Sequence[dict | None] | None = None) -> list[_Episode]:
         count = len(seeds) * group_size
         while len(self._envs) < count:
             self._envs.append(self.env_factory())
@@ -103,8 +103,11 @@ class RolloutEngine:
             self._pool_size = max(4, count)
             self._pool = ThreadPoolExecutor(max_workers=self._pool_size, thread_name_prefix="env")
             self._pool_has_stuck_worker = False
+        options = list(options) if options is not None else [None] * len(seeds)
+        if len(options) != len(seeds):
+            raise ValueError(f"options has {len(options)} entries for {len(seeds)} seeds")
         plan = [(seed, group) for group, seed in enumerate(seeds) for _ in range(group_size)]
-        resets = [self._pool.submit(env.reset, seed=seed) for env, (seed, _) in zip(self._envs, plan)]
+        resets = [self._pool.submit(env.reset, seed=seed, options=options[group]) for env, (seed, group) in zip(self._envs, plan)]
         episodes = []
         for env, (seed, group), future in zip(self._envs, plan, resets):
             _, info = future.result()
@@ -115,16 +118,17 @@ class RolloutEngine:
             episodes.append(_Episode(env, trajectory, rendered, tools))
         return episodes
 
-    def rollout(self, seeds: Sequence[int], group_size: int = 1, *, teacher: Callable[[gym.Env], str] | None = None
-                ) -> list[Trajectory]:
-        """Runs len(seeds) x group_size episodes; the members of a group reset with the same seed.
+    def rollout(self, seeds: Sequence[int], group_size: int = 1, *, teacher: Callable[[gym.Env], str] | None = None,
+                options: Sequence[dict | None] | None = None) -> list[Trajectory]:
+        """Runs len(seeds) x group_size episodes; the members of a group reset with the same seed
+        (and `options[i]`, e.g. {"index": i} to pick question i of a dataset env).
 
         With `teacher`, its action (e.g. `env.unwrapped.oracle_action()`) is written instead of
         sampling: the same token contract, for supervised warm-start data (log-probs are 0).
         """
         if group_size < 1 or not seeds:
             raise ValueError("rollout needs at least one seed and a group size of at least 1")
-        episodes = self._start(seeds, group_size)
+        episodes = self._start(seeds, group_size, options)
         for episode in episodes:
             self._check_budget(episode)
         if teacher is not None:
@@ -205,6 +209,7 @@ class RolloutEngine:
         _, reward, terminated, truncated, info = future.result()
         trajectory.reward_last_turn(float(reward), info.get("reward_components", {}))
         if terminated or truncated:
+            trajectory.outcome = {k: info[k] for k in ("prediction", "gold_answer") if k in info}
             episode.finish("env", terminated=terminated, metrics=dict(info.get("metrics", {})))
             return
         if len(trajectory.turn_spans) >= self.config.max_turns:

@@ -34,6 +34,7 @@ class Trajectory:
     truncated: bool = False
     truncation: str | None = None  # env, max_turns, max_total_tokens, step_timeout, step_error
     messages: list[dict[str, str]] = field(default_factory=list)
+    outcome: dict[str, Any] = field(default_factory=dict)  # the env's final word: prediction, gold_answer
 
     @property
     def episode_return(self) -> float:
