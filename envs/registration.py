@@ -15,6 +15,7 @@ ENVS: dict[str, tuple[str, dict]] = {
     "AgentR1/HotpotQA-v0": (_DATASET, {"dataset": "hotpotqa"}),
     "AgentR1/2WikiMultihopQA-v0": (_DATASET, {"dataset": "2wikimultihopqa"}),
     "AgentR1/MuSiQue-v0": (_DATASET, {"dataset": "musique"}),
+    "AgentR1/Arithmetic-v0": ("agent_r1.envs.arithmetic:ArithmeticEnv", {}),
 }
 
 

@@ -30,11 +30,12 @@ class RewardSpec:
         return float(sum(self.weights.get(name, 0.0) * value for name, value in components.items()))
 
     @classmethod
-    def from_preset(cls, name: str) -> "RewardSpec":
+    def from_preset(cls, name: str, presets: Mapping[str, Mapping[str, float]] | None = None) -> "RewardSpec":
+        presets = PRESETS if presets is None else presets
         try:
-            return cls(dict(PRESETS[name]))
+            return cls(dict(presets[name]))
         except KeyError:
-            raise ValueError(f"unknown reward preset {name!r}; choose one of {sorted(PRESETS)}") from None
+            raise ValueError(f"unknown reward preset {name!r}; choose one of {sorted(presets)}") from None
 
 
 PRESETS: dict[str, Mapping[str, float]] = {
@@ -51,7 +52,8 @@ PRESETS: dict[str, Mapping[str, float]] = {
 }
 
 
-def resolve_reward(reward: str | RewardSpec | Mapping[str, float], known: Mapping[str, str] = COMPONENTS) -> RewardSpec:
+def resolve_reward(reward: str | RewardSpec | Mapping[str, float], known: Mapping[str, str] = COMPONENTS,
+                   presets: Mapping[str, Mapping[str, float]] | None = None) -> RewardSpec:
     """Accepts a preset name, a spec, or a plain weights mapping (e.g. from a config file).
 
     A mapping naming a component the environment never emits is an error: a
@@ -60,7 +62,7 @@ def resolve_reward(reward: str | RewardSpec | Mapping[str, float], known: Mappin
     if isinstance(reward, RewardSpec):
         return reward
     if isinstance(reward, str):
-        return RewardSpec.from_preset(reward)
+        return RewardSpec.from_preset(reward, presets)
     unknown = set(reward) - set(known)
     if unknown:
         raise ValueError(f"unknown reward component(s) {sorted(unknown)}; known: {sorted(known)}")

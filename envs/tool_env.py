@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Mapping
 import gymnasium as gym
 
 from agent_r1.envs.actions import ActionParser, Answer, InvalidAction, ParsedAction, ToolCall, resolve_parser
-from agent_r1.envs.rewards import COMPONENTS, RewardSpec, resolve_reward
+from agent_r1.envs.rewards import COMPONENTS, PRESETS, RewardSpec, resolve_reward
 from agent_r1.envs.spaces import UnicodeText
 from agent_r1.tools.base import Tool, ToolResult
 
@@ -23,6 +23,8 @@ class ToolEnv(gym.Env[str, str]):
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
     # The reward components this env may emit; a RewardSpec may weigh only these.
     reward_components: ClassVar[Mapping[str, str]] = COMPONENTS
+    # The named weightings `reward=` accepts (outcome, process) for this env's components.
+    reward_presets: ClassVar[Mapping[str, Mapping[str, float]]] = PRESETS
 
     def __init__(
         self,
@@ -38,7 +40,7 @@ class ToolEnv(gym.Env[str, str]):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
         self.parser = resolve_parser(action_format)
-        self.reward_spec = resolve_reward(reward, self.reward_components)
+        self.reward_spec = resolve_reward(reward, self.reward_components, self.reward_presets)
         self.max_turns = max_turns
         self.system_prompt = system_prompt
         self.render_mode = render_mode

@@ -32,10 +32,22 @@ def test_python_snippets(code, tmp_path, monkeypatch):
     exec(compile(code, "README.md", "exec"), {"__name__": "__readme__"})
 
 
-# `make test` is what CI runs, and `make demo` runs `agent-r1 eval`, tested here and in test_cli.
+# `make test` is what CI runs; the `agent-r1` commands of `make demo` and `make bounds` are checked below.
 @pytest.mark.parametrize("command", [c for c in COMMANDS if not c.startswith("make ")])
 def test_shell_snippets(command, tmp_path):
     assert command.startswith("agent-r1 "), f"no runner for README command {command!r}"
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     result = subprocess.run(shlex.split(command), cwd=tmp_path, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_makefile_demo_is_a_valid_train_command():
+    from agent_r1.trainer.cli import build_parser
+    from agent_r1.trainer.train_config import TrainConfig, field_defaults
+
+    text = (ROOT / "Makefile").read_text().replace("\\\n", " ")
+    line = next(l for l in text.splitlines() if "agent-r1 train" in l)
+    words = shlex.split(line.split("agent-r1", 1)[1].split("$$(")[0].replace("$(DEMO_DIR)", "runs/demo"))
+    args = build_parser().parse_args(words)
+    config = TrainConfig.from_dict({k: getattr(args, k) for k in field_defaults() if getattr(args, k, None) is not None})
+    assert (config.algo, config.warm_start, config.eval_episodes) == ("grpo", 192, 200)

@@ -92,7 +92,8 @@ def _load(config: TrainConfig, out: Path):
                 config.warm_start, config.warm_start_epochs, config.micro_batch_size, config.warm_start_learning_rate),
                 env_kwargs=_env_kwargs(config))
             logger.info("warm start: %d steps, loss %.3f -> %.3f", len(losses), losses[0], losses[-1])
-            save_atomically(stage, lambda tmp: (model.save_pretrained(tmp), (tmp / "losses.json").write_text(json.dumps(losses))))
+            save_atomically(stage, lambda tmp: (model.save_pretrained(tmp), tokenizer.save_pretrained(tmp),
+                                                (tmp / "losses.json").write_text(json.dumps(losses))))
     return model, tokenizer
 
 
