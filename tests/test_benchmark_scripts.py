@@ -26,3 +26,13 @@ def test_retrieval_quality_measures_recall(tmp_path):
     assert distractor["recall@1"] == 0.5 and distractor["recall@10"] == 0.5
     table = retrieval_quality.format_rows([distractor, pooled])
     assert "| hotpotqa | pooled | 1 | 3 |" in table
+
+
+def test_search_load_script_runs_many_workers_without_errors():
+    from agent_r1.benchmarks import search_load
+    from conftest import shared_file
+
+    result = search_load.main(["--data", str(shared_file("hotpotqa/dev_distractor_500.jsonl")), "--workers", "8",
+                               "--seconds", "2"])
+    loaded = result["loaded"]
+    assert loaded["errors"] == 0 and loaded["searches"] > 10 and loaded["p99_ms"] >= loaded["p50_ms"] > 0

@@ -47,6 +47,8 @@ def adversarial_action(rng: random.Random) -> str:
 @pytest.mark.parametrize("env_id", sorted(agent_r1.envs.ENVS))
 @pytest.mark.parametrize("action_format", ["search_r1", "tool_call"])
 def test_ten_thousand_adversarial_actions(env_id, action_format):
+    if env_id == "AgentR1/Arithmetic-v0" and action_format == "search_r1":
+        pytest.skip("Arithmetic offers several tools: tool calls only")
     env = make_env(env_id, action_format=action_format, reward="process")
     rng = random.Random(zlib.crc32(f"{env_id} {action_format}".encode()))
     env.reset(seed=0)

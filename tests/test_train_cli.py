@@ -124,3 +124,26 @@ def test_the_comparison_script_shares_one_warm_start(tiny_model_dir, tmp_path):
     assert (out / "compare.png").exists()
     again = train_compare.main(["--out", str(out), "--config", str(config), "--runs", "grpo:outcome", "--max-steps", "1"])
     assert again[0]["em_after"] == summaries[0]["em_after"]  # a finished run is read back, not redone
+
+
+@pytest.mark.slow
+def test_a_run_killed_at_random_moments_always_resumes_from_a_complete_checkpoint(tiny_model_dir, tmp_path):
+    import random
+
+    out = tmp_path / "run"
+    env = {**os.environ, "TRL_EXPERIMENTAL_SILENCE": "1"}
+    rng = random.Random(7)
+    for attempt in range(3):
+        extra = ["--resume"] if (out / "train_config.json").exists() else ["--warm-start", "4"]
+        process = subprocess.Popen(train_command(tiny_model_dir, out, *extra), env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(4, 14))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        from agent_r1.trainer.checkpoints import latest_checkpoint
+
+        latest_checkpoint(out)  # never a half-written checkpoint-N: this would raise
+    finished = subprocess.run(train_command(tiny_model_dir, out, "--resume"), env=env, capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert [r["step"] for r in records(out) if "train" in r] == [1, 2, 3, 4]
+    assert json.loads((out / "summary.json").read_text())["steps"] == 4
