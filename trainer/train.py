@@ -157,6 +157,10 @@ def train(config: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
         if asdict(previous) | {"max_steps": config.max_steps} != asdict(config) | {"max_steps": config.max_steps}:
             logger.warning("--resume continues the run as it was configured in %s (only max_steps may change)", saved)
         config = TrainConfig.from_dict(asdict(previous) | {"max_steps": config.max_steps})
+        finished = out / "summary.json"
+        if finished.exists() and json.loads(finished.read_text())["steps"] >= config.max_steps:
+            logger.info("%s finished already; its summary is in %s", out, finished)
+            return json.loads(finished.read_text())
         checkpoint = latest_checkpoint(out)
     elif out.exists() and (saved.exists() or latest_checkpoint(out)):
         raise RunExistsError(f"{out} already holds a run: pass --resume to continue it, or choose another --output-dir")
