@@ -18,6 +18,7 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+from agent_r1.trainer.run_log import MetricsLog
 from agent_r1.trainer.train import train
 from agent_r1.trainer.train_config import TrainConfig
 
@@ -40,8 +41,6 @@ def _plot(out: Path, names: list[str]) -> Path | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    from agent_r1.trainer.run_log import MetricsLog
-
     figure, axis = plt.subplots(figsize=(6, 3.5))
     for name in names:
         train_records = [(r["step"], r["train"]["reward"]) for r in MetricsLog(out / name / "metrics.jsonl").records()
@@ -76,6 +75,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         if len(pair) != 2:
             raise SystemExit(f"error: --runs takes ALGO:PRESET pairs, got {':'.join(pair)!r}")
     shared_warm_start = out / "warm_start"
+    shared_eval = out / "initial_eval.json"
     summaries = []
     for algo, preset in pairs:
         name = f"{algo}-{preset}"
@@ -88,9 +88,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
         if args.warm_start and shared_warm_start.exists() and not (run_dir / "warm_start").exists():
             run_dir.mkdir(parents=True, exist_ok=True)
             shutil.copytree(shared_warm_start, run_dir / "warm_start")
-        summary = train(config, resume=resume)
+        # Every run starts from the same weights and is evaluated on the same seeds: evaluate them once.
+        initial = json.loads(shared_eval.read_text()) if shared_eval.exists() else None
+        summary = train(config, resume=resume, initial_eval=initial)
         if args.warm_start and not shared_warm_start.exists():
             shutil.copytree(run_dir / "warm_start", shared_warm_start)
+        if not shared_eval.exists():
+            shared_eval.write_text(json.dumps(dict(MetricsLog(run_dir / "metrics.jsonl").evals())[0]))
         summaries.append(summary)
         print(_table(summaries[-1:]).splitlines()[-1], flush=True)
     table = _table(summaries)

@@ -119,6 +119,7 @@ def test_the_comparison_script_shares_one_warm_start(tiny_model_dir, tmp_path):
     assert [(s["algo"], s["reward_preset"], s["steps"]) for s in summaries] == [("grpo", "outcome", 1), ("rloo", "process", 1)]
     losses = [(out / name / "warm_start" / "losses.json").read_text() for name in ("grpo-outcome", "rloo-process")]
     assert losses[0] == losses[1]
+    assert summaries[0]["em_before"] == summaries[1]["em_before"] and (out / "initial_eval.json").exists()
     table = (out / "compare.md").read_text()
     assert "| grpo | outcome | 1 |" in table and "| rloo | process | 1 |" in table
     assert (out / "compare.png").exists()

@@ -144,8 +144,11 @@ def _grpo_args(config: TrainConfig, out: Path):
     )
 
 
-def train(config: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
-    """Runs (or, with `resume`, continues) a training run; returns its summary."""
+def train(config: TrainConfig, *, resume: bool = False, initial_eval: dict[str, float] | None = None) -> dict[str, Any]:
+    """Runs (or, with `resume`, continues) a training run; returns its summary.
+
+    `initial_eval` is the held-out evaluation of the starting weights when the caller has it
+    already (runs sharing one warm start), so it is not repeated."""
     out = Path(config.output_dir)
     resolve_model(config.model)  # a missing model fails before the run folder is made
     saved = out / "train_config.json"
@@ -187,6 +190,8 @@ def train(config: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
         run.log.truncate_after(step)
     else:
         run.log.truncate_after(-1)
+    if initial_eval is not None and 0 not in dict(run.log.evals()):
+        run.log.write(0, "eval", initial_eval)
     before = dict(run.log.evals()).get(0) or run.evaluate(0)
     rl_started = time.perf_counter()
     run.trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
