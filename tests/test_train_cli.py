@@ -138,7 +138,10 @@ def test_a_run_killed_at_random_moments_always_resumes_from_a_complete_checkpoin
         extra = ["--resume"] if (out / "train_config.json").exists() else ["--warm-start", "4"]
         process = subprocess.Popen(train_command(tiny_model_dir, out, *extra), env=env,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(4, 14))
+        deadline = time.monotonic() + 300
+        while not (out / "train_config.json").exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)  # the run has started once its settings are written; kill it from then on
+        time.sleep(rng.uniform(0, 8))
         process.send_signal(signal.SIGKILL)
         process.wait()
         from agent_r1.trainer.checkpoints import latest_checkpoint

@@ -32,12 +32,12 @@ from agent_r1.benchmarks.evaluate import summarize
 from agent_r1.trainer.advantages import ESTIMATORS, gae
 from agent_r1.trainer.hf_generator import TransformersGenerator
 from agent_r1.trainer.rollout import RolloutConfig, RolloutEngine
+from agent_r1.trainer.train_config import ALGORITHMS
 from agent_r1.trainer.trajectory import Trajectory
 from agent_r1.trainer.value_head import ValueHead, captured_hidden_states
 
 logger = logging.getLogger(__name__)
 
-ALGORITHMS = ("grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline", "turn_level", "ppo")
 SEED_PREFIX = "seed="
 STAGING = ".staging"
 

@@ -8,7 +8,8 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from agent_r1.trainer.agent_trainer import ALGORITHMS
+# Light on purpose: the command line builds its parser from this module without importing torch or TRL.
+ALGORITHMS = ("grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline", "turn_level", "ppo")
 
 
 @dataclass
