@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 import torch
@@ -105,8 +105,8 @@ class AgentTrainer(GRPOTrainer):
             model.add_module("value_head", self.value_head)  # so that the optimiser and checkpoints include it
         self.generator = TransformersGenerator(model, tokenizer)
         self.engine = RolloutEngine(self.generator, tokenizer, env_id, env_kwargs=env_kwargs, config=rollout)
-        greedy = RolloutConfig(**{**rollout.__dict__, "temperature": 0.0})
-        self.eval_engine = RolloutEngine(self.generator, tokenizer, env_id, env_kwargs=env_kwargs, config=greedy)
+        self.eval_engine = RolloutEngine(self.generator, tokenizer, env_id, env_kwargs=env_kwargs,
+                                         config=replace(rollout, temperature=0.0))
         self.trajectories: list[Trajectory] = []
         self._staging = False
         super().__init__(
