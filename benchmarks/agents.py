@@ -108,7 +108,7 @@ class ModelAgent:
         self.action_format = action_format
         self.generator, self.tokenizer = make_generator(model, backend)
         self.config = RolloutConfig(max_tokens_per_turn=max_tokens_per_turn, max_total_tokens=max_total_tokens, temperature=0.0)
-        self._engines: dict[str, Any] = {}
+        self._engines: dict[str, tuple[Any, gym.Env]] = {}
 
     def run(self, env_id, env_kwargs, indices):
         from agent_r1.trainer.rollout import RolloutEngine
@@ -116,9 +116,9 @@ class ModelAgent:
         kwargs = dict(env_kwargs, **({"action_format": self.action_format} if self.action_format else {}))
         key = json.dumps([env_id, kwargs], sort_keys=True, default=str)
         if key not in self._engines:
-            self._engines[key] = RolloutEngine(self.generator, self.tokenizer, env_id, env_kwargs=kwargs, config=self.config)
-        engine = self._engines[key]
-        probe = engine.env_factory() if not engine._envs else engine._envs[0]
+            engine = RolloutEngine(self.generator, self.tokenizer, env_id, env_kwargs=kwargs, config=self.config)
+            self._engines[key] = engine, engine.env_factory()  # the probe env tells how to pick question i
+        engine, probe = self._engines[key]
         options = [reset_options(probe, i) for i in indices]
         started = time.perf_counter()
         trajectories = engine.rollout(list(indices), options=options)

@@ -183,15 +183,15 @@ class AgentTrainer(GRPOTrainer):
     def _values(self, model, input_ids, attention_mask, width: int, batch_size: int | None = None):
         """V(s) before each completion token, from the same forward that scores the token."""
         with captured_hidden_states(model) as hidden:
-            logps, _, _ = self._get_per_token_logps_and_entropies(model, input_ids, attention_mask, width, batch_size=batch_size)
-        return self.value_head(torch.cat([h[:, -(width + 1) : -1] for h in hidden])), logps
+            self._get_per_token_logps_and_entropies(model, input_ids, attention_mask, width, batch_size=batch_size)
+        return self.value_head(torch.cat([h[:, -(width + 1) : -1] for h in hidden]))
 
     @torch.no_grad()
     def _ppo_targets(self, output) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         width = output["completion_ids"].size(1)
         input_ids = torch.cat([output["prompt_ids"], output["completion_ids"]], 1)
         attention = torch.cat([output["prompt_mask"], output["completion_mask"]], 1)
-        values, _ = self._values(self.model, input_ids, attention, width, self.args.per_device_train_batch_size)
+        values = self._values(self.model, input_ids, attention, width, self.args.per_device_train_batch_size)
         values = values.float().cpu()
         advantages, returns = [], []
         for row, t in enumerate(self.trajectories):
