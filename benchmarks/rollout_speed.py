@@ -36,16 +36,18 @@ def _plain_batch(generator, prompts: list[list[int]], tokens_per_row: int) -> fl
 
         from transformers import LogitsProcessorList
 
-        from agent_r1.trainer.hf_generator import _SampledLogprobs
+        from agent_r1.trainer.kv_cache import GrowingCache
+        from agent_r1.trainer.sampling import TokenSampler
 
         width = max(map(len, prompts))
         pad = generator.tokenizer.pad_token_id
         ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
         mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
-        with torch.no_grad():  # with log-probs recorded, as the engine does
-            generator.model.generate(input_ids=ids, attention_mask=mask, do_sample=True, top_k=0, max_new_tokens=tokens_per_row,
-                                     min_new_tokens=tokens_per_row, pad_token_id=pad,
-                                     logits_processor=LogitsProcessorList([_SampledLogprobs(1.0)]))
+        with torch.no_grad():  # the engine's sampler, log-probs recorded, as the engine does
+            generator.model.generate(input_ids=ids, attention_mask=mask, do_sample=False, temperature=None, top_p=None, top_k=None,
+                                     max_new_tokens=tokens_per_row, min_new_tokens=tokens_per_row, pad_token_id=pad,
+                                     past_key_values=GrowingCache(),
+                                     logits_processor=LogitsProcessorList([TokenSampler(1.0)]))
     return time.perf_counter() - start
 
 

@@ -22,6 +22,7 @@ from transformers import DynamicCache
 
 from agent_r1.trainer.generation import Sample, SamplingConfig, ends_turn
 from agent_r1.trainer.hf_generator import _closing_tokens, eos_token_ids
+from agent_r1.trainer.sampling import sample_next
 
 
 @dataclass
@@ -101,19 +102,7 @@ class ContinuousTransformersGenerator:
 
     # ---- mechanics ----------------------------------------------------------
     def _sample(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = logits.float()
-        if self.config.temperature > 0:
-            logp = torch.log_softmax(logits / self.config.temperature, dim=-1)
-            probs = logp.exp()
-            if self.config.top_p < 1:
-                sorted_probs, order = probs.sort(dim=-1, descending=True)
-                cut = sorted_probs.cumsum(-1) - sorted_probs > self.config.top_p
-                probs = probs.scatter(1, order, sorted_probs.masked_fill(cut, 0))
-            tokens = torch.multinomial(probs, 1).squeeze(1)
-        else:
-            logp = torch.log_softmax(logits, dim=-1)
-            tokens = logits.argmax(-1)
-        return tokens, logp.gather(1, tokens[:, None]).squeeze(1)
+        return sample_next(logits, self.config.temperature, self.config.top_p)
 
     def _accept(self, row: _Row, token: int, logprob: float) -> bool:
         """Adds a sampled token; True when the row's turn is over."""

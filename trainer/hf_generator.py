@@ -7,38 +7,11 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import torch
-from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
+from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
 from agent_r1.trainer.generation import Sample, SamplingConfig, ends_turn
-
-
-class _SampledLogprobs(LogitsProcessor):
-    """Records the log-probability of each sampled token under the temperature-scaled policy,
-    log_softmax(logits / T): what the trainer recomputes, and what vLLM reports.
-
-    generate runs custom processors before its sampling warpers, so the scores seen
-    here are the model's logits. A call sees the previous step's chosen token as
-    the last input id; only one step's log-softmax is kept in memory.
-    """
-
-    def __init__(self, temperature: float) -> None:
-        self.temperature = temperature if temperature > 0 else 1.0
-        self.previous: torch.Tensor | None = None
-        self.steps: list[torch.Tensor] = []
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        self._collect(input_ids[:, -1])
-        self.previous = torch.log_softmax(scores.float() / self.temperature, dim=-1)
-        return scores
-
-    def _collect(self, chosen: torch.Tensor) -> None:
-        if self.previous is not None:
-            self.steps.append(self.previous.gather(1, chosen[:, None]).squeeze(1))
-            self.previous = None
-
-    def finish(self, last_tokens: torch.Tensor) -> torch.Tensor:
-        self._collect(last_tokens)
-        return torch.stack(self.steps, dim=1) if self.steps else torch.zeros(len(last_tokens), 0)
+from agent_r1.trainer.kv_cache import GrowingCache
+from agent_r1.trainer.sampling import TokenSampler
 
 
 def eos_token_ids(model, tokenizer) -> set[int]:
@@ -140,7 +113,7 @@ class TransformersGenerator:
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else next(iter(self.eos_ids))
         matches = self._match_rows(prompts) if self.reuse_cache else None
         if matches is None:
-            cache, old = None, [_CachedRow([], []) for _ in prompts]
+            cache, old = GrowingCache(), [_CachedRow([], []) for _ in prompts]
         else:
             self.cached_calls += 1
             cache = self._cache
@@ -155,28 +128,27 @@ class TransformersGenerator:
             attention[i, :cached] = torch.tensor(row.mask, dtype=torch.long)
             input_ids[i, cached + width - len(tokens):] = torch.tensor(tokens, dtype=torch.long)
             attention[i, cached + width - len(tokens):] = 1
-        logprobs = _SampledLogprobs(config.temperature)
+        sampler = TokenSampler(config.temperature, config.top_p)
         stopper = _StopStringsAndBudgets(self.tokenizer, cached + width, config.stop, budgets)
-        sampling = config.temperature > 0
         output = self.model.generate(
             input_ids=input_ids.to(self.device),
             attention_mask=attention.to(self.device),
             past_key_values=cache,
             max_new_tokens=max(budgets),
-            do_sample=sampling,
-            temperature=config.temperature if sampling else None,
-            top_p=config.top_p if sampling else None,
-            top_k=0,
+            do_sample=False,  # the sampler picks the token; greedy then takes it
+            temperature=None,
+            top_p=None,
+            top_k=None,
             repetition_penalty=1.0,
             pad_token_id=pad,
             eos_token_id=sorted(self.eos_ids),
-            logits_processor=LogitsProcessorList([logprobs]),
+            logits_processor=LogitsProcessorList([sampler]),
             stopping_criteria=StoppingCriteriaList([stopper]),
             return_dict_in_generate=True,
         )
         sequences = output.sequences
         generated = sequences[:, cached + width:].cpu()
-        token_logprobs = logprobs.finish(sequences[:, -1]).cpu()
+        token_logprobs = sampler.logprobs(len(prompts)).cpu()
         samples = []
         for row in range(len(prompts)):
             ids = generated[row].tolist()
