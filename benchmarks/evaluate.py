@@ -72,14 +72,16 @@ def evaluate_model(
     batch_size: int = 16,
     rollout_config: Any = None,
     progress: bool = True,
+    continuous: bool = False,
 ) -> dict[str, Any]:
-    """Runs a model through the rollout engine, `batch_size` episodes at a time."""
+    """Runs a model through the rollout engine, `batch_size` episodes at a time (continuous batching
+    within a batch when `continuous`)."""
     from agent_r1.trainer.backends import make_generator
     from agent_r1.trainer.rollout import RolloutConfig, RolloutEngine
 
     if episodes < 1:
         raise ValueError(f"episodes must be at least 1, got {episodes}")
-    generator, tokenizer = make_generator(model, backend, seed=seed)
+    generator, tokenizer = make_generator(model, backend, seed=seed, continuous=continuous)
     engine = RolloutEngine(generator, tokenizer, env_id, env_kwargs=env_kwargs, config=rollout_config or RolloutConfig(temperature=0.0))
     start = time.perf_counter()
     trajectories = []
@@ -97,6 +99,7 @@ def evaluate_model(
         "env": env_id,
         "policy": model,
         "backend": backend,
+        "continuous": continuous,
         "seed": seed,
         "summary": summary,
         "episodes": [

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from agent_r1.benchmarks.agents import Agent
 from agent_r1.benchmarks.reference import PAPER_EM, short_name
+from agent_r1.trainer.plotting import pyplot
 
 logger = logging.getLogger(__name__)
 
@@ -151,12 +152,8 @@ def write_reports(out: Path, summary: dict[str, Any], *, include_paper: bool = F
 
 
 def _chart(out: Path, summary: dict[str, Any]) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     rows = summary["results"]
     envs = sorted({r["env"] for r in rows}, key=lambda e: (_ORDER.get(short_name(e), 99), e))

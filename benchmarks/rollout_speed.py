@@ -22,6 +22,50 @@ from agent_r1.trainer.backends import BACKENDS, make_generator
 from agent_r1.trainer.rollout import RolloutConfig, RolloutEngine
 
 
+def _forget(generator) -> None:
+    """Empties the backend's prefix cache, so that each measurement reads its prompts itself."""
+    if hasattr(generator, "llm"):
+        generator.llm.reset_prefix_cache()
+    elif hasattr(generator, "reset_cache"):
+        generator.reset_cache()
+
+
+class _ForwardTimer:
+    """Times the model's forward passes by kind, prefill (several new tokens per row) or decode (one):
+    where a measurement's seconds went. transformers backends only; hooks leave forward's signature alone."""
+
+    def __init__(self, generator) -> None:
+        self.model = getattr(generator, "model", None)
+        self.totals = {"prefill": [0, 0.0, 0], "decode": [0, 0.0, 0]}  # passes, seconds, token slots (padding included)
+        self._handles, self._started, self._shape = [], 0.0, None
+
+    def __enter__(self) -> "_ForwardTimer":
+        if self.model is not None:
+            self._handles = [self.model.register_forward_pre_hook(self._before, with_kwargs=True),
+                             self.model.register_forward_hook(self._after, with_kwargs=True)]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for handle in self._handles:
+            handle.remove()
+
+    def _before(self, module, args, kwargs) -> None:
+        self._shape = kwargs["input_ids"].shape
+        self._started = time.perf_counter()
+
+    def _after(self, module, args, kwargs, output) -> None:
+        entry = self.totals["prefill" if self._shape[1] > 1 else "decode"]
+        entry[0] += 1
+        entry[1] += time.perf_counter() - self._started
+        entry[2] += self._shape[0] * self._shape[1]
+
+    def report(self, prefix: str) -> dict:
+        if self.model is None:
+            return {}
+        return {f"{prefix}_{kind}_{name}": value for kind, values in self.totals.items()
+                for name, value in zip(("passes", "seconds", "token_slots"), values)}
+
+
 def _plain_batch(generator, prompts: list[list[int]], tokens_per_row: int) -> float:
     """Seconds for one batched generation of exactly tokens_per_row tokens per prompt."""
     start = time.perf_counter()
@@ -59,22 +103,29 @@ def measure(backend: str, episodes: int, max_tokens_per_turn: int, env_id: str, 
     seeds = list(range(seed, seed + episodes))
     engine.rollout(seeds[:2])  # warm-up: first calls pay one-off costs
 
-    start = time.perf_counter()
-    trajectories = engine.rollout(seeds)
-    engine_seconds = time.perf_counter() - start
+    _forget(generator)
+    with _ForwardTimer(generator) as engine_timer:
+        start = time.perf_counter()
+        trajectories = engine.rollout(seeds)
+        engine_seconds = time.perf_counter() - start
     engine_tokens = sum(t.num_model_tokens for t in trajectories)
     result = {
         "backend": backend, "continuous": continuous, "dtype": dtype, "env": env_id, "episodes": episodes, "max_tokens_per_turn": max_tokens_per_turn,
         "a_engine_tokens": engine_tokens, "a_engine_seconds": engine_seconds, "a_tokens_per_s": engine_tokens / engine_seconds,
         "turns_per_episode": sum(len(t.turn_spans) for t in trajectories) / episodes,
+        "a_observation_tokens": sum(len(t.response_ids) - t.num_model_tokens for t in trajectories),
+        **engine_timer.report("a"),
     }
     prompts = [t.prompt_ids for t in trajectories]
     per_row = math.ceil(engine_tokens / episodes)
-    plain_seconds = _plain_batch(generator, prompts, per_row)
+    _forget(generator)  # (a) read these prompts: (b) must read them too
+    with _ForwardTimer(generator) as plain_timer:
+        plain_seconds = _plain_batch(generator, prompts, per_row)
     result.update(b_plain_tokens=per_row * episodes, b_plain_seconds=plain_seconds,
-                  b_tokens_per_s=per_row * episodes / plain_seconds)
+                  b_tokens_per_s=per_row * episodes / plain_seconds, **plain_timer.report("b"))
     result["ratio_a_over_b"] = result["a_tokens_per_s"] / result["b_tokens_per_s"]
     if sequential:
+        _forget(generator)
         start, tokens = time.perf_counter(), 0
         for s in seeds:
             tokens += sum(t.num_model_tokens for t in engine.rollout([s]))
@@ -104,6 +155,12 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"(b) single-turn batched generation: {r['b_plain_tokens']:6d} tokens in {r['b_plain_seconds']:6.1f} s = {r['b_tokens_per_s']:6.1f} tokens/s")
     if "c_tokens_per_s" in r:
         print(f"(c) the same episodes one by one:   {r['c_sequential_tokens']:6d} tokens in {r['c_sequential_seconds']:6.1f} s = {r['c_tokens_per_s']:6.1f} tokens/s")
+    for part in ("a", "b"):
+        if f"{part}_decode_passes" in r:
+            print(f"    ({part}) forward passes: {r[f'{part}_prefill_passes']} prefill, {r[f'{part}_prefill_seconds']:.1f} s "
+                  f"({r[f'{part}_prefill_token_slots']} token slots, padding included); {r[f'{part}_decode_passes']} decode, "
+                  f"{r[f'{part}_decode_seconds']:.1f} s")
+    print(f"    (a) read {r['a_observation_tokens']} observation tokens")
     print(f"(a)/(b) = {r['ratio_a_over_b']:.2f}" + (f", (a)/(c) = {r['ratio_a_over_c']:.1f}" if "ratio_a_over_c" in r else ""))
     if args.json:
         with open(args.json, "w") as f:

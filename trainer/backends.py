@@ -27,8 +27,9 @@ def make_generator(model: str, backend: str = "transformers", *, dtype: str = "f
         generator = ContinuousTransformersGenerator(policy, tokenizer) if continuous else TransformersGenerator(policy, tokenizer)
         return generator, tokenizer
     if backend == "vllm":
-        from agent_r1.trainer.vllm_generator import VLLMGenerator
+        from agent_r1.trainer.vllm_generator import ContinuousVLLMGenerator, VLLMGenerator
 
         path = resolve_model(model)
-        return VLLMGenerator(path, seed=seed, max_model_len=max_model_len), load_tokenizer(path)
+        kind = ContinuousVLLMGenerator if continuous else VLLMGenerator
+        return kind(path, seed=seed, max_model_len=max_model_len), load_tokenizer(path)
     raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")

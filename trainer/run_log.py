@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from agent_r1.trainer.plotting import pyplot
+
 
 class MetricsLog:
     def __init__(self, path: str | Path) -> None:
@@ -46,12 +48,8 @@ class MetricsLog:
 
 def plot_curve(log: MetricsLog, path: str | Path, title: str) -> Path | None:
     """Training reward and held-out EM against steps; None when matplotlib is not installed."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return None
     train = [(r["step"], r["train"]) for r in log.records() if "train" in r and "reward" in r["train"]]
     evals = log.evals()

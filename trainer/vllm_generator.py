@@ -38,28 +38,65 @@ class VLLMGenerator:
         )
         self.tokenizer = self.llm.get_tokenizer()
 
-    def generate(self, prompts: Sequence[Sequence[int]], config: SamplingConfig, *, max_new_tokens: Sequence[int] | None = None) -> list[Sample]:
+    def _params(self, config: SamplingConfig, budget: int, **extra):
         from vllm import SamplingParams
+
+        return SamplingParams(
+            temperature=config.temperature, top_p=config.top_p, top_k=0, max_tokens=budget,
+            stop=list(config.stop) or None, include_stop_str_in_output=True, logprobs=0,
+            skip_special_tokens=False, **extra,
+        )
+
+    def _sample(self, output) -> Sample:
+        completion = output.outputs[0]
+        ids = list(completion.token_ids)
+        logprobs = [entry[token].logprob for token, entry in zip(ids, completion.logprobs or [])]
+        reason = "stop" if completion.stop_reason is not None and isinstance(completion.stop_reason, str) else (
+            "eos" if completion.finish_reason == "stop" else "length")
+        return Sample(ids, logprobs, reason, self.tokenizer.decode(ids))
+
+    def generate(self, prompts: Sequence[Sequence[int]], config: SamplingConfig, *, max_new_tokens: Sequence[int] | None = None) -> list[Sample]:
         from vllm.inputs import TokensPrompt
 
         if not prompts:
             return []
         budgets = [min(config.max_new_tokens, b) for b in (max_new_tokens or [config.max_new_tokens] * len(prompts))]
-        params = [
-            SamplingParams(
-                temperature=config.temperature, top_p=config.top_p, top_k=0, max_tokens=budget,
-                stop=list(config.stop) or None, include_stop_str_in_output=True, logprobs=0,
-                skip_special_tokens=False,
-            )
-            for budget in budgets
-        ]
+        params = [self._params(config, budget) for budget in budgets]
         outputs = self.llm.generate([TokensPrompt(prompt_token_ids=list(p)) for p in prompts], params, use_tqdm=False)
-        samples = []
-        for output in outputs:
-            completion = output.outputs[0]
-            ids = list(completion.token_ids)
-            logprobs = [entry[token].logprob for token, entry in zip(ids, completion.logprobs or [])]
-            reason = "stop" if completion.stop_reason is not None and isinstance(completion.stop_reason, str) else (
-                "eos" if completion.finish_reason == "stop" else "length")
-            samples.append(Sample(ids, logprobs, reason, self.tokenizer.decode(ids)))
-        return samples
+        return [self._sample(output) for output in outputs]
+
+
+class ContinuousVLLMGenerator(VLLMGenerator):
+    """vLLM driven request by request: an episode's next turn joins the running batch as soon as its
+    environment answers, instead of waiting for the slowest turn of the batch (the `submit`/`step`
+    protocol of the rollout engine's continuous mode). Prefix caching keeps each episode's history, and
+    vLLM's scheduler reads the new observation tokens in the same forward passes as the others' decoding.
+    """
+
+    def __init__(self, model_dir: str, **kwargs) -> None:
+        super().__init__(model_dir, **kwargs)
+        self._in_flight: dict[str, object] = {}  # request id -> the engine's key for the episode
+        self._submitted = 0
+
+    def submit(self, key, prompt: list[int], budget: int, config: SamplingConfig) -> None:
+        from vllm.inputs import TokensPrompt
+        from vllm.sampling_params import RequestOutputKind
+
+        if budget < 1:
+            raise ValueError("a turn needs a budget of at least one token")
+        request_id = f"turn-{self._submitted}"
+        self._submitted += 1
+        params = self._params(config, min(budget, config.max_new_tokens), output_kind=RequestOutputKind.FINAL_ONLY)
+        self.llm.llm_engine.add_request(request_id, TokensPrompt(prompt_token_ids=list(prompt)), params)
+        self._in_flight[request_id] = key
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._in_flight)
+
+    def step(self) -> list[tuple[object, Sample]]:
+        return [(self._in_flight.pop(output.request_id), self._sample(output))
+                for output in self.llm.llm_engine.step() if output.finished]
+
+    def drop(self, key) -> None:
+        """Nothing to free: vLLM's prefix cache evicts what no request uses."""
