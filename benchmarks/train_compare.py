@@ -26,28 +26,43 @@ from agent_r1.trainer.train_config import TrainConfig
 DEFAULT_RUNS = "grpo:outcome,grpo:process,turn_level:process,ppo:outcome,rloo:outcome,reinforce_pp:outcome"
 
 
+def _median_step_seconds(run_dir: Path) -> float:
+    """The median step time: unlike the run's total, it is not inflated by a pause or by other work for a while."""
+    times = sorted(r["train"]["step_time"] for r in MetricsLog(run_dir / "metrics.jsonl").records()
+                   if "train" in r and "step_time" in r["train"])
+    return times[len(times) // 2] if times else float("nan")
+
+
 def _table(summaries: list[dict]) -> str:
-    lines = ["| algorithm | reward | steps | EM before | EM after | change | F1 after | RL minutes |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| algorithm | reward | steps | EM before | EM after | change | F1 after | median step (s) |",
+             "|---|---|---|---|---|---|---|---|"]
     for s in summaries:
         lines.append(f"| {s['algo']} | {s['reward_preset']} | {s['steps']} | {s['em_before']:.3f} | {s['em_after']:.3f} | "
-                     f"{s['em_after'] - s['em_before']:+.3f} | {s['f1_after']:.3f} | {s['rl_seconds_this_session'] / 60:.1f} |")
+                     f"{s['em_after'] - s['em_before']:+.3f} | {s['f1_after']:.3f} | {_median_step_seconds(Path(s['metrics']).parent):.0f} |")
     return "\n".join(lines)
 
 
-def _plot(out: Path, names: list[str]) -> Path | None:
+def _plot(out: Path, names: list[str], summaries: list[dict]) -> Path | None:
+    """Held-out EM after each run against the shared start (left) and each run's sampled training return (right)."""
     plt = pyplot()
     if plt is None:
         return None
-    figure, axis = plt.subplots(figsize=(6, 3.5))
+    figure, (em_axis, return_axis) = plt.subplots(1, 2, figsize=(10, 3.8))
+    em_axis.bar(range(len(names)), [s["em_after"] for s in summaries], color="tab:blue")
+    if summaries:
+        em_axis.axhline(summaries[0]["em_before"], color="black", linestyle="--", linewidth=1, label="before RL")
+        em_axis.legend(fontsize=7)
+    em_axis.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=7)
+    em_axis.set_ylabel(f"held-out EM ({summaries[0]['eval_episodes'] if summaries else 0} episodes)")
     for name in names:
         train_records = [(r["step"], r["train"]["reward"]) for r in MetricsLog(out / name / "metrics.jsonl").records()
                          if "train" in r and "reward" in r["train"]]
         if train_records:
-            axis.plot([s for s, _ in train_records], [v for _, v in train_records], label=name)
-    axis.set_xlabel("step")
-    axis.set_ylabel("training return (sampled)")
-    axis.grid(alpha=0.3)
-    axis.legend(fontsize=7)
+            return_axis.plot([s for s, _ in train_records], [v for _, v in train_records], label=name)
+    return_axis.set_xlabel("step")
+    return_axis.set_ylabel("training return (sampled)")
+    return_axis.grid(alpha=0.3)
+    return_axis.legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(out / "compare.png", dpi=120)
     plt.close(figure)
@@ -97,7 +112,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     table = _table(summaries)
     (out / "compare.md").write_text(table + "\n")
     print(table)
-    _plot(out, [f"{a}-{p}" for a, p in pairs])
+    _plot(out, [f"{a}-{p}" for a, p in pairs], summaries)
     return summaries
 
 
