@@ -79,3 +79,20 @@ def test_the_growing_cache_gives_the_dynamic_caches_logits(small_llama):
         assert cache.get_seq_length() == length
     for got, expected in zip(outputs["growing"], outputs["dynamic"]):
         torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_a_cropped_growing_cache_continues_where_it_was_cut(small_llama):
+    from transformers import DynamicCache
+
+    from agent_r1.trainer.kv_cache import GrowingCache
+
+    torch.manual_seed(2)
+    ids = torch.randint(0, 300, (2, 12))
+    results = []
+    for cache in (DynamicCache(), GrowingCache()):
+        with torch.no_grad():
+            small_llama(input_ids=ids, past_key_values=cache)
+            cache.crop(-4)  # drop the last 4 positions, then feed them again
+            results.append(small_llama(input_ids=ids[:, -4:], past_key_values=cache).logits)
+        assert cache.get_seq_length() == 12
+    torch.testing.assert_close(results[1], results[0], atol=1e-5, rtol=1e-5)

@@ -17,7 +17,11 @@ from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
 
 
 class GrowingLayer(DynamicLayer):
-    """One layer's keys and values in buffers of spare capacity; `keys`/`values` are views of the filled part."""
+    """One layer's keys and values in buffers of spare capacity; `keys`/`values` are views of the filled part.
+
+    DynamicLayer's `crop` works as it is (it narrows the view; the length is read from it). Whatever
+    replaces the tensors (row selection, reordering, repetition) must go through the buffers.
+    """
 
     def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
         super().lazy_initialization(key_states, value_states)
@@ -55,11 +59,6 @@ class GrowingLayer(DynamicLayer):
         self._value_buffer[:, :, start:end] = value_states
         self._set(end)
         return self.keys, self.values
-
-    def crop(self, tokens_to_remove: int) -> None:
-        length = self._length()
-        if tokens_to_remove and length:
-            self._set(max(0, length - abs(tokens_to_remove)))
 
     def batch_select_indices(self, indices: torch.Tensor) -> None:
         if self._length():
