@@ -42,12 +42,17 @@ def test_rollout_speed_script_accounts_for_its_forward_passes(tmp_path, capsys):
     """Two short episodes through (a), (b) and (c) with the default model: every generated token has a forward pass."""
     from agent_r1.benchmarks import rollout_speed
 
-    result = rollout_speed.main(["--episodes", "2", "--max-tokens-per-turn", "4", "--json", str(tmp_path / "speed.json")])
+    result = rollout_speed.main(["--episodes", "2", "--max-tokens-per-turn", "4", "--rounds", "2", "--json", str(tmp_path / "speed.json")])
     assert json.loads((tmp_path / "speed.json").read_text()) == result
+    assert result["ratio_a_over_b"] == min(result["rounds_ratio_a_over_b"]) and len(result["rounds_ratio_a_over_b"]) == 2
     assert result["a_engine_tokens"] > 0 and result["c_sequential_tokens"] > 0
-    assert result["b_plain_tokens"] == 2 * -(-result["a_engine_tokens"] // 2)
-    # (b) is one prefill and one decode pass per further token; (a) also reads its observations.
-    assert result["b_prefill_passes"] == 1 and result["b_decode_passes"] == result["b_plain_tokens"] // 2 - 1
+    # (b) generates each episode's tokens in one row; (b=) spreads them evenly.
+    assert result["b_plain_tokens"] == result["a_engine_tokens"]
+    assert result["b_equal_plain_tokens"] == 2 * -(-result["a_engine_tokens"] // 2)
+    # Each is one prefill and one decode pass per further token of its longest row; (a) also reads its observations.
+    assert result["b_prefill_passes"] == 1 and result["b_decode_passes"] == result["longest_episode_tokens"] - 1
+    assert result["b_equal_prefill_passes"] == 1 and result["b_equal_decode_passes"] == result["b_equal_plain_tokens"] // 2 - 1
+    assert result["bound_a_over_b_equal"] <= 1
     assert result["a_prefill_passes"] >= result["turns_per_episode"] and result["a_observation_tokens"] > 0
     assert result["a_prefill_token_slots"] >= result["a_observation_tokens"]
     assert "(a)/(b)" in capsys.readouterr().out

@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import math
 import os
 import subprocess
 import sys
@@ -210,3 +211,33 @@ def test_single_query_attention_in_bfloat16_matches_sdpa(mask_kind):
         again, _ = sdpa_gqa_attention(module, half(query), half(key), half(value),
                                       mask.to(torch.bfloat16) if mask_kind == "additive" else mask)
         torch.testing.assert_close(again, got)
+
+
+@pytest.mark.parametrize("kind", ["turn-synchronous", "continuous"])
+def test_ignore_eos_runs_every_row_to_its_budget(eager_eos_model, smollm2_tokenizer, kind):
+    from agent_r1.trainer.continuous_hf import ContinuousTransformersGenerator
+
+    def run(config):
+        torch.manual_seed(4)
+        if kind == "turn-synchronous":
+            return TransformersGenerator(eager_eos_model, smollm2_tokenizer).generate(prompts, config, max_new_tokens=budgets)
+        generator = ContinuousTransformersGenerator(eager_eos_model, smollm2_tokenizer)
+        for key, (prompt, budget) in enumerate(zip(prompts, budgets)):
+            generator.submit(key, prompt, budget, config)
+        done = {}
+        while generator.busy:
+            done.update(generator.step())
+        return [done[key] for key in range(len(prompts))]
+
+    prompts, budgets = [[1, 2, 3], [4, 5, 6, 7, 8], [9]], [20, 7, 13]
+    eos = smollm2_tokenizer.eos_token_id
+    assert any(s.finish_reason == "eos" for s in run(SamplingConfig(max_new_tokens=20))), "the model ends turns early"
+    samples = run(SamplingConfig(max_new_tokens=20, ignore_eos=True))
+    assert [len(s.token_ids) for s in samples] == budgets
+    assert all(s.finish_reason == "length" and eos not in s.token_ids for s in samples)
+    assert all(math.isfinite(lp) for s in samples for lp in s.logprobs)
+
+
+def test_ignore_eos_takes_no_stop_strings():
+    with pytest.raises(ValueError, match="no stop strings"):
+        SamplingConfig(ignore_eos=True, stop=("</answer>",))

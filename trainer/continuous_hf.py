@@ -102,6 +102,8 @@ class ContinuousTransformersGenerator:
 
     # ---- mechanics ----------------------------------------------------------
     def _sample(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.config.ignore_eos:
+            logits = logits.index_fill(-1, torch.tensor(sorted(self.eos_ids), device=logits.device), float("-inf"))
         return sample_next(logits, self.config.temperature, self.config.top_p)
 
     def _accept(self, row: _Row, token: int, logprob: float) -> bool:

@@ -12,6 +12,9 @@ class SamplingConfig:
     temperature: float = 1.0
     top_p: float = 1.0  # keep 1.0 for RL: the recorded log-probs ignore the top-p cut
     stop: tuple[str, ...] = ()  # a turn ends once its text contains one of these
+    # EOS is never sampled, so every row runs to its budget (fixed-length generation, as benchmarks need);
+    # log-probs are then under the distribution without EOS.
+    ignore_eos: bool = False
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
@@ -20,6 +23,8 @@ class SamplingConfig:
             raise ValueError(f"temperature must be non-negative, got {self.temperature}")
         if not 0 < self.top_p <= 1:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.ignore_eos and self.stop:
+            raise ValueError("ignore_eos runs every row to its budget: it takes no stop strings")
 
 
 @dataclass(frozen=True)

@@ -135,6 +135,7 @@ class TransformersGenerator:
             attention_mask=attention.to(self.device),
             past_key_values=cache,
             max_new_tokens=max(budgets),
+            min_new_tokens=max(budgets) if config.ignore_eos else None,  # masks EOS before the sampler sees it
             do_sample=False,  # the sampler picks the token; greedy then takes it
             temperature=None,
             top_p=None,

@@ -44,7 +44,7 @@ class VLLMGenerator:
         return SamplingParams(
             temperature=config.temperature, top_p=config.top_p, top_k=0, max_tokens=budget,
             stop=list(config.stop) or None, include_stop_str_in_output=True, logprobs=0,
-            skip_special_tokens=False, **extra,
+            skip_special_tokens=False, min_tokens=budget if config.ignore_eos else 0, **extra,
         )
 
     def _sample(self, output) -> Sample:
