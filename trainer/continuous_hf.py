@@ -86,6 +86,11 @@ class ContinuousTransformersGenerator:
     def drop(self, key: Hashable) -> None:
         self.store.pop(key, None)
 
+    def abort(self) -> None:
+        """Forgets every turn in flight and every stored episode (a rollout that failed)."""
+        self.queue, self.rows, self.store, self.waited = [], [], {}, 0
+        self.cache = self.mask = self.next_tokens = self.config = None
+
     @torch.no_grad()
     def step(self) -> list[tuple[Hashable, Sample]]:
         finished: list[_Row] = []

@@ -167,7 +167,14 @@ class RolloutEngine:
 
     def _run_continuous(self, episodes: list[_Episode]) -> None:
         """Continuous batching: an episode whose turn ends steps its env and queues its next turn
-        while the others keep decoding (the generator implements submit/step/drop/busy)."""
+        while the others keep decoding (the generator implements submit/step/drop/busy/abort)."""
+        try:
+            self._submit_and_step(episodes)
+        except BaseException:
+            self.generator.abort()  # else the turns in flight would come back in the next rollout
+            raise
+
+    def _submit_and_step(self, episodes: list[_Episode]) -> None:
         generator, sampling = self.generator, self.config.sampling()
         by_key = {id(e): e for e in episodes}
         for episode in episodes:

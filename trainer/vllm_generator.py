@@ -100,3 +100,9 @@ class ContinuousVLLMGenerator(VLLMGenerator):
 
     def drop(self, key) -> None:
         """Nothing to free: vLLM's prefix cache evicts what no request uses."""
+
+    def abort(self) -> None:
+        """Cancels every turn in flight (a rollout that failed): the next rollout must not receive their outputs."""
+        if self._in_flight:
+            self.llm.llm_engine.abort_request(list(self._in_flight))
+        self._in_flight.clear()
