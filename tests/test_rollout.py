@@ -84,6 +84,33 @@ def test_turns_are_prefixes_and_masks_line_up(smollm2_tokenizer, eos):
     assert "<information>Doc 1 (Title: Zorvan Quist)" in tok.decode(trajectory.response_ids[trajectory.turn_spans[0][1]:trajectory.turn_spans[1][0]])
 
 
+@pytest.mark.parametrize("case", ["special token mid-turn", "another end of sequence"])
+def test_special_tokens_the_model_writes_are_kept(smollm2_tokenizer, case):
+    """A sampled special token that does not end the turn, or an EOS that is not the template's end of turn
+    (SmolLM2 closes turns with <|im_end|>; <|endoftext|> is another special token), keeps the token contract."""
+    tok = copy.deepcopy(smollm2_tokenizer)
+    script = list(ORACLE)
+    if case == "special token mid-turn":
+        script[0] = "<search> Zorvan<|im_start|> Quist </search>"
+        rollout, generator = engine(tok, [script])
+    else:
+        tok.eos_token = "<|endoftext|>"  # the generator ends each turn with it
+        rollout, generator = engine(tok, [script], eos=True)
+    (t,) = rollout.rollout([0])
+    assert len(t.turn_spans) == 3 and t.terminated
+    full = t.prompt_ids + t.response_ids
+    special = tok.convert_tokens_to_ids("<|im_start|>" if case == "special token mid-turn" else "<|endoftext|>")
+    start, end = t.turn_spans[0]
+    assert special in t.response_ids[start:end]  # kept as the model wrote it, as a model token
+    assert t.loss_mask[start + t.response_ids[start:end].index(special)] == 1
+    for before, after in zip(generator.calls, generator.calls[1:]):  # each turn's input extends the last
+        assert after[0][: len(before[0])] == before[0]
+    written = full[:len(t.prompt_ids) + end - (case == "another end of sequence")]  # the EOS is not message text
+    assert tok.apply_chat_template(t.messages, tokenize=False).startswith(tok.decode(written))
+    if case == "another end of sequence":  # the template's own end of turn follows, as observation
+        assert tok.decode(t.response_ids[end:end + 1]) == "<|im_end|>" and t.loss_mask[end] == 0
+
+
 def test_rewards_land_on_the_last_token_of_their_turn(smollm2_tokenizer):
     (trajectory,) = engine(smollm2_tokenizer, [ORACLE])[0].rollout([0])
     assert trajectory.turn_rewards == pytest.approx([0.1, 0.1, 1.0])  # two new gold passages, then the answer

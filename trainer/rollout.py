@@ -145,8 +145,13 @@ class RolloutEngine:
     def _take_turn(self, episode: _Episode, sample) -> Future:
         episode.trajectory.append_model_turn(list(sample.token_ids), list(sample.logprobs), sample.finish_reason)
         episode.ids += sample.token_ids
-        action = self.tokenizer.decode(sample.token_ids, skip_special_tokens=True)
-        return self._pool.submit(episode.env.step, action)
+        return self._pool.submit(episode.env.step, self._written(sample))
+
+    def _written(self, sample: Sample) -> str:
+        """The turn as the conversation records it: every token the model wrote, special tokens too
+        (a template renders message text verbatim, so they must stay for the prefix to hold), but not
+        the end-of-sequence token that closed the turn, which the template writes itself."""
+        return self.tokenizer.decode(sample.token_ids[:-1] if sample.finish_reason == "eos" else sample.token_ids)
 
     def _teach(self, episode: _Episode, teacher: Callable[[gym.Env], str]) -> Sample:
         ids = self._encode(teacher(episode.env))[: self._budget(episode)]
@@ -163,7 +168,7 @@ class RolloutEngine:
             futures = [self._take_turn(e, sample) for e, sample in zip(active, samples)]
             wait(futures, timeout=self.config.step_timeout)  # all steps started together: a per-step timeout
             for episode, sample, future in zip(active, samples, futures):
-                self._after_step(episode, sample.text, future)
+                self._after_step(episode, sample, future)
 
     def _run_continuous(self, episodes: list[_Episode]) -> None:
         """Continuous batching: an episode whose turn ends steps its env and queues its next turn
@@ -192,13 +197,13 @@ class RolloutEngine:
             for future, (episode, sample, started) in list(running.items()):
                 if future.done() or now - started > self.config.step_timeout:
                     del running[future]
-                    self._after_step(episode, sample.text, future)
+                    self._after_step(episode, sample, future)
                     if episode.done:
                         generator.drop(id(episode))
                     else:
                         generator.submit(id(episode), list(episode.ids), self._budget(episode), sampling)
 
-    def _after_step(self, episode: _Episode, sampled_text: str, future) -> None:
+    def _after_step(self, episode: _Episode, sample: Sample, future) -> None:
         trajectory = episode.trajectory
         if not future.done():
             # The env is stuck in step() and can no longer be trusted: replace it, end the episode.
@@ -222,10 +227,10 @@ class RolloutEngine:
         if len(trajectory.turn_spans) >= self.config.max_turns:
             episode.finish("max_turns")
             return
-        self._append_observation(episode, sampled_text)
+        self._append_observation(episode, sample)
 
-    def _append_observation(self, episode: _Episode, sampled_text: str) -> None:
-        seen = episode.rendered + sampled_text  # what the model has read and written so far
+    def _append_observation(self, episode: _Episode, sample: Sample) -> None:
+        seen = episode.rendered + self._written(sample)  # what the model has read and written so far
         full = self._render(episode.env.unwrapped.messages, episode.tools)
         if not full.startswith(seen):
             at = next((i for i, (a, b) in enumerate(zip(seen, full)) if a != b), min(len(seen), len(full)))
@@ -235,7 +240,14 @@ class RolloutEngine:
                 f"{seen[max(0, at - 40):at + 40]!r} but the re-rendered one reads {full[max(0, at - 40):at + 40]!r}. "
                 "Use a template that renders earlier turns verbatim (one that strips earlier reasoning does not)."
             )
-        suffix = self._encode(full[len(seen):])
+        rest = full[len(seen):]
+        if sample.finish_reason == "eos":
+            # The model's own EOS token stays as sampled. When it is the template's end of turn, the template's
+            # copy is not repeated; another (e.g. <|endoftext|> where the template closes with <|im_end|>) is
+            # followed by the template's closing, in the observation.
+            eos = self.tokenizer.decode(sample.token_ids[-1:])
+            rest = rest[len(eos):] if rest.startswith(eos) else rest
+        suffix = self._encode(rest)
         if len(episode.ids) + len(suffix) >= self.config.max_total_tokens:
             # No room for the observation and a next turn: the trajectory ends at the model's last token.
             episode.finish("max_total_tokens")
