@@ -73,15 +73,16 @@ def evaluate_model(
     rollout_config: Any = None,
     progress: bool = True,
     continuous: bool = False,
+    dtype: str = "float32",
 ) -> dict[str, Any]:
     """Runs a model through the rollout engine, `batch_size` episodes at a time (continuous batching
-    within a batch when `continuous`)."""
+    within a batch when `continuous`), its weights in `dtype`."""
     from agent_r1.trainer.backends import make_generator
     from agent_r1.trainer.rollout import RolloutConfig, RolloutEngine
 
     if episodes < 1:
         raise ValueError(f"episodes must be at least 1, got {episodes}")
-    generator, tokenizer = make_generator(model, backend, seed=seed, continuous=continuous)
+    generator, tokenizer = make_generator(model, backend, seed=seed, continuous=continuous, dtype=dtype)
     engine = RolloutEngine(generator, tokenizer, env_id, env_kwargs=env_kwargs, config=rollout_config or RolloutConfig(temperature=0.0))
     start = time.perf_counter()
     trajectories = []
@@ -100,6 +101,7 @@ def evaluate_model(
         "policy": model,
         "backend": backend,
         "continuous": continuous,
+        "dtype": dtype,
         "seed": seed,
         "summary": summary,
         "episodes": [

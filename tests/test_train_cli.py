@@ -151,3 +151,26 @@ def test_a_run_killed_at_random_moments_always_resumes_from_a_complete_checkpoin
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert [r["step"] for r in records(out) if "train" in r] == [1, 2, 3, 4]
     assert json.loads((out / "summary.json").read_text())["steps"] == 4
+
+
+def test_eval_runs_a_model_in_bfloat16(tiny_model_dir, tmp_path, monkeypatch):
+    import torch
+
+    import agent_r1.trainer.models as models
+
+    loaded = []
+    load_model = models.load_model
+
+    def spy(*args, **kwargs):
+        model, tokenizer = load_model(*args, **kwargs)
+        loaded.append(next(model.parameters()).dtype)
+        return model, tokenizer
+
+    monkeypatch.setattr(models, "load_model", spy)
+    out = tmp_path / "eval.json"
+    main(["eval", "--policy", str(tiny_model_dir), "--dtype", "bfloat16", "--episodes", "2", "--max-tokens-per-turn", "4",
+          "--temperature", "1", "--output", str(out), "--quiet"])
+    result = json.loads(out.read_text())
+    assert loaded == [torch.bfloat16] and result["dtype"] == "bfloat16" and result["summary"]["episodes"] == 2
+    t = result["episodes"][0]["trajectory"]
+    assert len(t["logprobs"]) == len(t["response_ids"]) and all(lp <= 0 for lp in t["logprobs"])

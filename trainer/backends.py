@@ -31,5 +31,5 @@ def make_generator(model: str, backend: str = "transformers", *, dtype: str = "f
 
         path = resolve_model(model)
         kind = ContinuousVLLMGenerator if continuous else VLLMGenerator
-        return kind(path, seed=seed, max_model_len=max_model_len), load_tokenizer(path)
+        return kind(path, seed=seed, max_model_len=max_model_len, dtype=dtype), load_tokenizer(path)
     raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")

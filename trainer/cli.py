@@ -64,7 +64,7 @@ def _evaluate_all(args: argparse.Namespace, env_kwargs: dict) -> list[dict]:
         try:
             results.append(evaluate_model(args.env, name, args.episodes, seed=args.seed, env_kwargs=env_kwargs,
                                           backend=args.backend, batch_size=args.batch_size, rollout_config=config,
-                                          progress=not args.quiet, continuous=args.continuous))
+                                          progress=not args.quiet, continuous=args.continuous, dtype=args.dtype))
         except (ModelNotFoundError, ImportError) as exc:
             raise SystemExit(f"error: policy {name!r} is neither {' nor '.join(POLICIES)} nor a loadable model: {exc}") from None
     return results
@@ -230,6 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--continuous", action="store_true",
                        help="continuous batching: an episode's next turn joins the batch as soon as its env answers")
     model.add_argument("--temperature", type=float, default=0.0, help="0 samples greedily (default)")
+    model.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
+                       help="the weights' precision; bfloat16 generates about twice as fast on a CPU with AVX-512 BF16")
     model.add_argument("--max-tokens-per-turn", type=int, default=128)
     model.add_argument("--max-total-tokens", type=int, default=2048)
     ev.set_defaults(func=cmd_eval)
