@@ -125,7 +125,7 @@ def _round(engine, generator, seeds: list[int]) -> dict:
 def measure(backend: str, episodes: int, max_tokens_per_turn: int, env_id: str, seed: int, sequential: bool,
             continuous: bool = False, dtype: str = "float32", rounds: int = 3) -> dict:
     """The numbers of the median round by (a)/(b), with every round's ratios: one round can be
-    off by 10% on a shared machine, and a round's three measurements run back to back."""
+    off by 10 to 20% on a shared machine, and a round's three measurements run back to back."""
     generator, tokenizer = make_generator("smollm2-135m-instruct", backend, seed=seed, continuous=continuous, dtype=dtype)
     config = RolloutConfig(max_tokens_per_turn=max_tokens_per_turn, temperature=1.0)
     engine = RolloutEngine(generator, tokenizer, env_id, config=config)
@@ -163,6 +163,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rounds", type=int, default=3, help="side-by-side rounds of (a), (b) and (b=); the median round is reported")
     parser.add_argument("--json", help="write the numbers to this file")
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     r = measure(args.backend, args.episodes, args.max_tokens_per_turn, args.env, args.seed, not args.no_sequential,
                 continuous=args.continuous, dtype=args.dtype, rounds=args.rounds)
     print(f"backend {r['backend']} ({'continuous batching' if r['continuous'] else 'turn-synchronous'}, {r['dtype']}), {r['episodes']} episodes of {r['env']}, {r['turns_per_episode']:.1f} turns each")

@@ -251,11 +251,11 @@ def test_a_failed_continuous_rollout_leaves_nothing_in_flight(tiny_model, smollm
     engine = RolloutEngine(generator, smollm2_tokenizer, "AgentR1/SynthHop-v0", config=RolloutConfig(max_tokens_per_turn=6))
     append, appended, busy_at_failure = engine._append_observation, [], []
 
-    def fails_on_the_second_observation(episode, text):
+    def fails_on_the_second_observation(episode, sample):
         if appended:
             busy_at_failure.append(generator.busy)
             raise RuntimeError("the observation broke")
-        appended.append(append(episode, text))
+        appended.append(append(episode, sample))
 
     monkeypatch.setattr(engine, "_append_observation", fails_on_the_second_observation)
     with pytest.raises(RuntimeError, match="the observation broke"):
