@@ -18,6 +18,14 @@ LOCK := constraints.txt
 .PHONY: demo bounds test test-fast bench-bm25 lock clean
 
 $(STAMP): setup.py setup.cfg pyproject.toml $(LOCK)
+	@# The Python tool's sandbox (tools/sandbox.py) needs bubblewrap; installed here where we may.
+	@command -v bwrap >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing bubblewrap (the Python tool's sandbox)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; \
+		else \
+			echo "NOTE: no bwrap; install bubblewrap (e.g. sudo apt-get install bubblewrap) or the Python tool refuses to run"; \
+		fi; }
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet -c $(LOCK) --upgrade pip
 	@if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then \

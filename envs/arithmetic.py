@@ -3,7 +3,8 @@
 A second tool family on the same framework as the QA envs: every problem is a
 short story whose answer takes two to four operations. The process rewards
 pay a tool call that ran (`tool_success`) and each intermediate value of the
-solution the first time a tool's output shows it (`new_intermediate`); the
+solution the first time a tool's result states it (`new_intermediate`): a
+result that is that one number, so a flood of numbers earns nothing; the
 outcome is exact match of the final number. The oracle computes one step per
 turn with the calculator, then answers.
 """
@@ -22,11 +23,12 @@ from agent_r1.envs.rewards import COMPONENTS
 from agent_r1.envs.tool_env import ToolEnv
 from agent_r1.tools.base import Tool, ToolResult
 from agent_r1.tools.calculator import CalculatorTool, format_number
+from agent_r1.tools.sandbox import DEFAULT_ISOLATION
 
 ARITHMETIC_COMPONENTS = {
     **{k: COMPONENTS[k] for k in ("format", "tool_error", "answer_em", "answer_f1")},
     "tool_success": "+1 for a tool call that ran without error",
-    "new_intermediate": "+1 for each intermediate value of the solution shown by a tool for the first time",
+    "new_intermediate": "+1 for a tool result that is one number, an intermediate value of the solution not stated before",
 }
 ARITHMETIC_PRESETS = {
     "outcome": {"answer_em": 1.0},
@@ -105,11 +107,12 @@ class ArithmeticEnv(ToolEnv):
     reward_presets = ARITHMETIC_PRESETS
 
     def __init__(self, *, tools: tuple[str, ...] = ("calculator", "python"), action_format: str = "tool_call",
-                 max_turns: int = 6, **kwargs: Any) -> None:
+                 max_turns: int = 6, python_isolation: str = DEFAULT_ISOLATION, **kwargs: Any) -> None:
         if action_format != "tool_call":
             raise ValueError("AgentR1/Arithmetic-v0 offers several tools, so it needs action_format='tool_call'")
         super().__init__(action_format=action_format, max_turns=max_turns, **kwargs)
-        available: dict[str, Callable[[], Tool]] = {"calculator": CalculatorTool, "python": _python_tool}
+        available: dict[str, Callable[[], Tool]] = {"calculator": CalculatorTool,
+                                                    "python": lambda: _python_tool(python_isolation)}
         unknown = [t for t in tools if t not in available]
         if unknown or not tools:
             raise ValueError(f"tools must name some of {sorted(available)}, got {tools!r}")
@@ -132,8 +135,9 @@ class ArithmeticEnv(ToolEnv):
     def _interpret_tool_result(self, call: ToolCall, result: ToolResult) -> dict[str, float]:
         if not result.ok:
             return {}
-        shown = {float(n) for n in _NUMBER.findall(result.content)}
-        new = {v for _, v in self.problem.steps if float(v) in shown and v not in self._seen}
+        numbers = _NUMBER.findall(result.content)
+        stated = float(numbers[0]) if len(numbers) == 1 else None  # a result, not a list to pick from
+        new = {v for _, v in self.problem.steps if float(v) == stated and v not in self._seen}
         self._seen.update(new)
         components = {"tool_success": 1.0}
         if new:
@@ -158,7 +162,7 @@ class ArithmeticEnv(ToolEnv):
         return self.parser.render(Answer(format_number(self.problem.answer)))
 
 
-def _python_tool() -> Tool:
-    from agent_r1.tools.python import PythonTool
+def _python_tool(isolation: str) -> Tool:
+    from agent_r1.tools.python import PythonTool  # its sandbox is checked when it is built, so only when asked for
 
-    return PythonTool()
+    return PythonTool(isolation=isolation)

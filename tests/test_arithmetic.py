@@ -55,3 +55,24 @@ def test_same_seed_same_problem_and_bad_settings():
         gym.make("AgentR1/Arithmetic-v0", tools=("shell",))
     with pytest.raises(ValueError, match="unknown reward component"):
         gym.make("AgentR1/Arithmetic-v0", reward={"new_gold_passage": 1.0})
+
+
+def test_a_flood_of_numbers_earns_no_intermediate_reward():
+    # Found by probing: one print(*range(20000)) used to collect most intermediate rewards of an episode.
+    env = gym.make("AgentR1/Arithmetic-v0", reward="process")
+    flood = '<tool_call>{"name": "python", "arguments": {"code": "print(*range(20000))"}}</tool_call>'
+    earned = 0.0
+    for seed in range(20):
+        env.reset(seed=seed)
+        _, _, _, _, info = env.step(flood)
+        earned += info["reward_components"].get("new_intermediate", 0.0)
+        assert info["reward_components"] == {"tool_success": 1.0}
+    assert earned == 0.0
+    # The same values, stated one at a time as results, are credited once each.
+    env.reset(seed=0)
+    credited = 0.0
+    for expression, _ in env.unwrapped.problem.steps:
+        code = f'<tool_call>{{"name": "python", "arguments": {{"code": "print({expression})"}}}}</tool_call>'
+        _, _, _, _, info = env.step(code)
+        credited += info["reward_components"].get("new_intermediate", 0.0)
+    assert credited == len({value for _, value in env.unwrapped.problem.steps})

@@ -1,14 +1,15 @@
-"""PythonTool: runs model-written code in a sandboxed process and reports its output.
+"""PythonTool: runs model-written code in a sandbox and reports what it printed.
 
-Each call gets a fresh process in a private temporary directory, with
-- a wall-clock timeout, after which its whole process group is killed;
-- resource limits: CPU seconds, address space (memory), the size of any file
-  it writes (its output goes to a file, so printing gigabytes stops at the
-  limit), open files, and no core dumps;
-- an audit hook (tools/sandbox_prelude.py) that refuses new processes,
-  sockets, ctypes, and writes outside its directory;
-- an isolated interpreter (`python -I`) with an empty environment.
-Everything that goes wrong comes back as a failed ToolResult with the reason.
+Each call is a fresh interpreter (`python -I -S`: no site-packages, no user
+environment) in a kernel sandbox (tools/sandbox.py: bubblewrap namespaces, a
+seccomp filter, rlimits, a wall-clock kill; the threat model is in
+docs/sandbox.md). Its stdout and stderr go to unnamed files that the
+file-size limit caps, so printing gigabytes stops at the limit and nothing is
+left on disk. Everything that goes wrong comes back as a failed ToolResult.
+
+Where no sandbox can run, the tool refuses to be built, unless the user asks
+for `isolation="none"`: then the code runs as an ordinary process of this
+user, with only the rlimits and the timeout, and a warning says so.
 """
 
 from __future__ import annotations
@@ -17,29 +18,18 @@ import os
 import resource
 import signal
 import subprocess
-import sys
 import tempfile
-from dataclasses import dataclass
-from pathlib import Path
+import warnings
 
+from agent_r1.tools import sandbox
 from agent_r1.tools.base import Tool, ToolResult
+from agent_r1.tools.sandbox import DEFAULT_ISOLATION, ISOLATIONS, SandboxLimits, SandboxUnavailableError
 
-PRELUDE = Path(__file__).with_name("sandbox_prelude.py")
-
-
-@dataclass(frozen=True)
-class SandboxLimits:
-    wall_seconds: float = 5.0
-    cpu_seconds: int = 5
-    memory_bytes: int = 512 * 2**20
-    file_bytes: int = 4 * 2**20  # any one file the code writes, its captured output included
-    open_files: int = 64
-    output_chars: int = 2000  # shown to the agent, per stream
+__all__ = ["PythonTool", "SandboxLimits", "SandboxUnavailableError", "ISOLATIONS"]
 
 
 def _limit(limits: SandboxLimits):
     def apply() -> None:
-        os.setsid()  # its own process group: the timeout kills everything it started
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
         resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
@@ -48,13 +38,23 @@ def _limit(limits: SandboxLimits):
     return apply
 
 
-def _tail(path: Path, limit: int) -> tuple[str, bool]:
-    with path.open("rb") as f:
-        data = f.read(limit * 4 + 1)
+def _read(stream, limit: int) -> tuple[str, bool]:
+    size = stream.seek(0, os.SEEK_END)
+    stream.seek(0)
+    data = stream.read(limit * 4 + 1)
     text = data.decode("utf-8", errors="replace")
-    size = path.stat().st_size
     truncated = len(text) > limit or size > len(data)
     return (text[:limit] + f"\n... [output truncated; {size} bytes in all]") if truncated else text, truncated
+
+
+def _kill(process: subprocess.Popen, sandbox_pid: int | None) -> None:
+    """Ends the whole run: the sandbox's PID 1 takes its namespace along; the group catches the rest."""
+    for pid, kill in ((sandbox_pid, os.kill), (process.pid, os.killpg)):
+        if pid is not None:
+            try:
+                kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
 
 
 class PythonTool(Tool):
@@ -66,44 +66,60 @@ class PythonTool(Tool):
         "required": ["code"],
     }
 
-    def __init__(self, limits: SandboxLimits = SandboxLimits()) -> None:
-        self.limits = limits
+    def __init__(self, limits: SandboxLimits = SandboxLimits(), *, isolation: str = DEFAULT_ISOLATION) -> None:
+        if isolation not in ISOLATIONS:
+            raise ValueError(f"isolation must be one of {ISOLATIONS}, got {isolation!r}")
+        if isolation == "bubblewrap" and (reason := sandbox.unavailable_reason()):
+            raise SandboxUnavailableError(
+                f"the python tool runs model code only in a sandbox, and none runs here ({reason}); "
+                f"{sandbox.INSTALL_HINT}, or pass isolation='none' to run it unisolated at your own risk")
+        if isolation == "none":
+            warnings.warn("PythonTool(isolation='none') runs model-written code as an ordinary process of this user: "
+                          "it can read your files and secrets and reach the network", stacklevel=2)
+        self.limits, self.isolation = limits, isolation
 
     def run(self, code: str) -> ToolResult:
-        with tempfile.TemporaryDirectory(prefix="agent_r1_python_") as directory:
-            work = Path(directory)
-            (work / "main.py").write_text(code)
-            stdout_path, stderr_path = work / ".stdout", work / ".stderr"
-            with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
-                process = subprocess.Popen(
-                    [sys.executable, "-I", "-S", str(PRELUDE), "main.py"], cwd=work, stdin=subprocess.DEVNULL,
-                    stdout=stdout, stderr=stderr, env={"PATH": "/usr/bin:/bin", "HOME": directory, "LANG": "C.UTF-8"},
-                    preexec_fn=_limit(self.limits), close_fds=True,
-                )
-                timed_out = False
-                try:
-                    process.wait(timeout=self.limits.wall_seconds)
-                except subprocess.TimeoutExpired:
-                    timed_out = True
-                finally:
-                    try:
-                        os.killpg(process.pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-                    process.wait()
-            out, out_cut = _tail(stdout_path, self.limits.output_chars)
-            err, err_cut = _tail(stderr_path, self.limits.output_chars)
-        code_ = process.returncode
-        data = {"stdout": out, "stderr": err, "returncode": code_, "timed_out": timed_out, "truncated": out_cut or err_cut}
+        python = sandbox.interpreter()
+        with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
+            if self.isolation == "bubblewrap":
+                process, sandbox_pid = sandbox.start([python, "-I", "-S", "main.py"], code, self.limits,
+                                                     preexec_fn=_limit(self.limits), stdout=stdout, stderr=stderr)
+            else:
+                process, sandbox_pid = self._start_unisolated(python, code, stdout, stderr)
+            timed_out = False
+            try:
+                process.wait(timeout=self.limits.wall_seconds)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+            finally:
+                _kill(process, sandbox_pid)
+                process.wait()
+            out, out_cut = _read(stdout, self.limits.output_chars)
+            err, err_cut = _read(stderr, self.limits.output_chars)
+        return self._result(process.returncode, timed_out, out, err, out_cut or err_cut)
+
+    def _start_unisolated(self, python: str, code: str, stdout, stderr) -> tuple[subprocess.Popen, None]:
+        # `python -` reads the whole program from stdin before it runs any of it.
+        process = subprocess.Popen([python, "-I", "-S", "-"], stdin=subprocess.PIPE, stdout=stdout, stderr=stderr,
+                                   env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, preexec_fn=_limit(self.limits),
+                                   start_new_session=True)
+        try:
+            process.stdin.write(code.encode("utf-8", errors="surrogateescape"))
+            process.stdin.close()
+        except BrokenPipeError:
+            pass
+        return process, None
+
+    def _result(self, returncode: int, timed_out: bool, out: str, err: str, truncated: bool) -> ToolResult:
+        data = {"stdout": out, "stderr": err, "returncode": returncode, "timed_out": timed_out, "truncated": truncated}
         if timed_out:
             error = f"timed out after {self.limits.wall_seconds:g} s"
-        elif code_ == -signal.SIGXCPU or code_ == -signal.SIGKILL and not timed_out:
+        elif returncode in (-signal.SIGXCPU, -signal.SIGKILL, 128 + signal.SIGXCPU, 128 + signal.SIGKILL):
             error = f"ran out of CPU time ({self.limits.cpu_seconds} s)"
-        elif code_ == -signal.SIGXFSZ:
+        elif returncode in (-signal.SIGXFSZ, 128 + signal.SIGXFSZ):
             error = f"wrote more than {self.limits.file_bytes} bytes"
-        elif code_ != 0:
-            last = err.strip().splitlines()[-1] if err.strip() else f"exit status {code_}"
-            error = last
+        elif returncode != 0:
+            error = err.strip().splitlines()[-1] if err.strip() else f"exit status {returncode}"
         else:
             return ToolResult(content=out if out else "(no output)", data=data)
         content = "\n".join(part for part in (out.strip(), err.strip()[-self.limits.output_chars:], f"Error: {error}") if part)
