@@ -4,10 +4,16 @@ The state is the whole interaction history (the chat messages so far); an
 action is the agent's text; a step parses it, runs at most one tool, lets the
 task decide what the result means (reward components, termination), and
 packages the next observation. Subclasses supply the task through a few hooks.
+
+`step` never raises on what the agent wrote, and its parsing takes time linear
+in the text: an action that cannot be read (malformed, not a string, longer
+than `max_action_length`) is answered with an error observation and the
+`format` penalty, and the episode goes on.
 """
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any, ClassVar, Mapping
 
 import gymnasium as gym
@@ -25,6 +31,11 @@ class ToolEnv(gym.Env[str, str]):
     reward_components: ClassVar[Mapping[str, str]] = COMPONENTS
     # The named weightings `reward=` accepts (outcome, process) for this env's components.
     reward_presets: ClassVar[Mapping[str, Mapping[str, float]]] = PRESETS
+    # Actions longer than this (characters) are refused unread, as invalid actions: a
+    # runaway generation must not cost a parse, and no valid action comes close (a
+    # tool call or answer is a few hundred characters, a program a few thousand).
+    # `max_action_length=` of the constructor overrides it for one env.
+    max_action_length: int = 20_000
 
     def __init__(
         self,
@@ -34,9 +45,14 @@ class ToolEnv(gym.Env[str, str]):
         max_turns: int = 4,
         system_prompt: str | None = None,
         render_mode: str | None = None,
+        max_action_length: int | None = None,
     ) -> None:
         if max_turns < 1:
             raise ValueError(f"max_turns must be at least 1, got {max_turns}")
+        if max_action_length is not None:
+            if max_action_length < 1:
+                raise ValueError(f"max_action_length must be at least 1, got {max_action_length}")
+            self.max_action_length = max_action_length
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
         self.parser = resolve_parser(action_format)
@@ -91,12 +107,11 @@ class ToolEnv(gym.Env[str, str]):
         if self._episode_over:
             raise RuntimeError("the episode is over (or never started): call reset() before step()")
         self._turn += 1
-        text = action if isinstance(action, str) else repr(action)
+        # reprlib bounds the text, and survives a deep or self-referencing object and a raising __repr__.
+        text = action if isinstance(action, str) else reprlib.repr(action)
         self._messages.append({"role": "assistant", "content": text})
 
-        parsed = self.parser.parse(action) if isinstance(action, str) else InvalidAction(
-            f"the action must be a string, got {type(action).__name__}"
-        )
+        parsed = self._parse(action)
         components: dict[str, float] = {}
         result: ToolResult | None = None
         role = self.parser.observation_role
@@ -134,6 +149,16 @@ class ToolEnv(gym.Env[str, str]):
         if metrics is not None:
             info["metrics"] = {**metrics, **self._counts, "turns": self._turn, "return": self._return}
         return observation, reward, terminated, truncated, info
+
+    def _parse(self, action: Any) -> ParsedAction:
+        if not isinstance(action, str):
+            return self.parser.invalid(f"the action must be a string, got {type(action).__name__}")
+        if len(action) > self.max_action_length:
+            return self.parser.invalid(
+                f"the action is {len(action):,} characters long, over the limit of {self.max_action_length:,}; "
+                "write a short action"
+            )
+        return self.parser.parse(action)
 
     def _call_tool(self, call: ToolCall) -> tuple[ParsedAction, ToolResult | None]:
         tool = self.tools.get(call.name)

@@ -1,6 +1,12 @@
-import pytest
+import re
+import time
 
-from agent_r1.envs.actions import Answer, InvalidAction, SearchR1Parser, ToolCall, ToolCallParser, resolve_parser
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agent_r1.envs.actions import (Answer, InvalidAction, SearchR1Parser, ToolCall, ToolCallParser, _complete_spans,
+                                   _without_thinking, resolve_parser)
 
 search_r1 = SearchR1Parser()
 tool_call = ToolCallParser()
@@ -85,3 +91,57 @@ def test_resolve_parser():
     assert isinstance(resolve_parser("tool_call"), ToolCallParser)
     with pytest.raises(ValueError, match="unknown action format 'xml'"):
         resolve_parser("xml")
+
+
+HOSTILE = {
+    "unclosed search tags": "<search>" * 20_000,
+    "unclosed answer tags after a search": "<search>a</search>" + "<answer>" * 20_000,
+    "unclosed tool_call tags": "<tool_call>" * 20_000,
+    "unclosed think tags": "<think>" * 20_000 + "<search>x</search>",
+    "closings before openings": "</search></answer></tool_call></think>" * 5_000 + "<search>" * 5_000,
+}
+
+
+@pytest.mark.parametrize("parser", [search_r1, tool_call], ids=["search_r1", "tool_call"])
+@pytest.mark.parametrize("text", HOSTILE.values(), ids=HOSTILE.keys())
+def test_parsing_takes_time_linear_in_the_text(parser, text):
+    # The regular expressions these replaced took 35 s on 20,000 unclosed tags. CPU time, not
+    # wall time: on a busy machine a call can wait for a core longer than it works.
+    started = time.process_time()
+    parsed = parser.parse(text)
+    assert time.process_time() - started < 0.1
+    assert isinstance(parsed, (InvalidAction, ToolCall))
+
+
+def _regex_spans(text, tags):
+    """What the parser found before it scanned linearly, as the reference it must agree with."""
+    text = re.sub(r"<think>.*?</think>", " ", text, flags=re.DOTALL)
+    pattern = re.compile(r"<(%s)>(.*?)</\1>" % "|".join(map(re.escape, tags)), re.DOTALL)
+    return [(m.group(1), m.group(2)) for m in pattern.finditer(text)], text
+
+
+TAG_SOUP = st.lists(st.sampled_from(["<search>", "</search>", "<answer>", "</answer>", "<think>", "</think>",
+                                     "<tool_call>", "</tool_call>", "<", ">", "/", "a", " ", "\n"]), max_size=30).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=TAG_SOUP)
+def test_the_linear_scanners_find_what_the_regular_expressions_found(text):
+    for tags in (("search", "answer"), ("tool_call", "answer")):
+        spans, thought_out = _regex_spans(text, tags)
+        assert _without_thinking(text) == thought_out
+        assert _complete_spans(thought_out, tags) == spans
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ('<tool_call>{"name": "search", "arguments": {"query": %s}}</tool_call>' % ("9" * 5_000), "a number has too many digits"),
+        ('<tool_call>{"name": "search", "arguments": "%s"}</tool_call>' % ("[" * 100_000), "nested too deeply"),
+        ('<tool_call>{"name": "search", "arguments": "{\\"k\\": %s}"}</tool_call>' % ("9" * 5_000), "a number has too many digits"),
+    ],
+)
+def test_json_that_python_refuses_to_read_is_an_invalid_action(text, problem):
+    parsed = tool_call.parse(text)
+    assert isinstance(parsed, InvalidAction)
+    assert problem in parsed.error and "<tool_call>" in parsed.error

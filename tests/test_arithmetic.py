@@ -16,6 +16,18 @@ def test_calculator():
     assert not CalculatorTool()(expression="open('f')").ok
 
 
+def test_the_calculator_answers_only_real_finite_numbers():
+    assert evaluate("4 ** 0.5") == 2 and evaluate("(-8) ** 2") == 64 and evaluate("2 ** -1") == 0.5
+    # Python's ** gives a complex number for a negative base and a fractional exponent, 1e999 is inf.
+    for bad, reason in [("(-8) ** 0.5", "not a real number"), ("(-8) ** (1 / 3)", "not a real number"),
+                        ("(-2) ** -0.5", "not a real number"), ("1e999", "too large"), ("-1e999", "too large"),
+                        ("1e999 - 1e999", "too large"), ("1e200 ** 2", "too large"), ("1e308 * 10", "too large")]:
+        with pytest.raises(ValueError, match=reason):
+            evaluate(bad)
+        result = CalculatorTool()(expression=bad)
+        assert not result.ok and result.content == f"Error: the result is {reason}", bad
+
+
 def test_the_oracle_solves_every_problem_with_process_rewards():
     env = gym.make("AgentR1/Arithmetic-v0", reward="process")
     for seed in range(40):

@@ -1,10 +1,11 @@
 import json
 
 import gymnasium as gym
+import numpy as np
 import pytest
 
 import agent_r1.envs  # noqa: F401
-from conftest import DATASET_SAMPLES, shared_file
+from conftest import DATASET_SAMPLES, make_env, shared_file
 from servers import retrieval_handler, serve
 from test_datasets_formats import HOTPOT
 
@@ -107,8 +108,22 @@ def test_bad_settings(tiny):
     with pytest.raises(ValueError, match="needs retriever_url"):
         gym.make("AgentR1/HotpotQA-v0", data_path=tiny, setting="remote")
     env = gym.make("AgentR1/HotpotQA-v0", data_path=tiny)
-    with pytest.raises(IndexError, match=r"must be in \[0, 2\)"):
+    with pytest.raises(ValueError, match=r"must be an integer in \[0, 2\)"):
         env.reset(options={"index": 2})
+
+
+@pytest.mark.parametrize("env_id", sorted(DATASET_SAMPLES))
+def test_a_bad_index_option_is_a_value_error_that_names_the_range(env_id):
+    env = make_env(env_id)
+    size = len(env.unwrapped.records)
+    # "3" used to raise a raw TypeError, 1.0 and True to pick a question by accident.
+    for index in ("3", 1.0, True, [0], -1, size, 10**30):
+        with pytest.raises(ValueError, match=rf"options\['index'\] must be an integer in \[0, {size}\) .*got "):
+            env.reset(options={"index": index})
+    env.reset(options={"index": size - 1})
+    assert env.unwrapped.task.id == env.unwrapped.records[size - 1].id
+    env.reset(options={"index": np.int64(0)})  # numpy integers, as a sampler may hand out, are integers
+    assert env.unwrapped.task.id == env.unwrapped.records[0].id
 
 
 def test_musique_aliases_count_as_exact_matches():

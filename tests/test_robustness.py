@@ -1,7 +1,9 @@
-"""Every registered env under 10,000 random and adversarial actions: nothing escapes `step`."""
+"""Every registered env under 10,000 random and adversarial actions: nothing escapes `step`,
+and no step takes long."""
 
 import json
 import random
+import time
 import zlib
 
 import pytest
@@ -18,7 +20,7 @@ FRAGMENTS = [
 
 
 def adversarial_action(rng: random.Random) -> str:
-    kind = rng.randrange(10)
+    kind = rng.randrange(11)
     if kind == 0:
         return "".join(rng.choice(FRAGMENTS) for _ in range(rng.randrange(1, 30)))
     if kind == 1:
@@ -30,7 +32,9 @@ def adversarial_action(rng: random.Random) -> str:
     if kind == 4:
         payload = rng.choice(['{"name": 1}', "{}", "[]", '{"name": "search", "arguments": {"query": null}}',
                               '{"name": "search", "arguments": {"query": "x", "k": 99}}', "{" * 5000,
-                              '{"name": "rm -rf", "arguments": {}}', '{"name": "search", "arguments": "{\\"query\\": 5}"}'])
+                              '{"name": "rm -rf", "arguments": {}}', '{"name": "search", "arguments": "{\\"query\\": 5}"}',
+                              '{"name": "search", "arguments": {"query": %s}}' % ("9" * 5000),  # past int()'s limit
+                              '{"name": "search", "arguments": "%s"}' % ("[" * rng.choice([5000, 100_000]))])
         return f"<tool_call>{payload}</tool_call>"
     if kind == 5:
         return "<answer>" + "".join(rng.choice(FRAGMENTS) for _ in range(5)) + "</answer>"
@@ -40,7 +44,10 @@ def adversarial_action(rng: random.Random) -> str:
         return ""
     if kind == 8:
         return "<search>" + " ".join(rng.choice(["city", "film", "the", "born", "zz"]) for _ in range(5)) + "</search>"
-    return "<answer><search>nested</search></answer>"
+    if kind == 9:
+        return "<answer><search>nested</search></answer>"
+    # Unclosed tags, under and over the length limit: the parser used to take time n squared in them.
+    return rng.choice(["<search>", "<answer>", "<tool_call>", "<think>"]) * rng.choice([10, 2_000, 20_000])
 
 
 @pytest.mark.slow
@@ -52,11 +59,14 @@ def test_ten_thousand_adversarial_actions(env_id, action_format):
     env = make_env(env_id, action_format=action_format, reward="process")
     rng = random.Random(zlib.crc32(f"{env_id} {action_format}".encode()))
     env.reset(seed=0)
-    episodes, invalid = 0, 0
+    episodes, invalid, slowest = 0, 0, (0.0, "")
     for step in range(10_000):
         action = adversarial_action(rng)
         history = len(env.unwrapped.messages)
+        # CPU time, not wall time: on a shared machine a step now and then waits 0.1 s for a core, doing nothing.
+        started = time.process_time()
         observation, reward, terminated, truncated, info = env.step(action)
+        slowest = max(slowest, (time.process_time() - started, action[:80]))
         assert isinstance(observation, str) and observation in env.observation_space
         assert isinstance(reward, float) and reward == reward and abs(reward) < 10
         if isinstance(info["action"], InvalidAction):
@@ -70,4 +80,5 @@ def test_ten_thousand_adversarial_actions(env_id, action_format):
             episodes += 1
             env.reset(seed=step)
     assert invalid > 1000 and episodes > 100
+    assert slowest[0] < 0.1, f"a step took {slowest[0]:.3f} s on {slowest[1]!r}"
     json.dumps(env.unwrapped.messages)  # the history stays serialisable

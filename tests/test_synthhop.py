@@ -1,4 +1,6 @@
 import random
+import signal
+from contextlib import contextmanager
 
 import gymnasium as gym
 import pytest
@@ -96,6 +98,44 @@ def test_knobs_and_reset_options():
     assert len(env.unwrapped.task.supporting_ids) == 1
     env.reset(seed=1, options={"question_type": "comparison"})
     assert " or " in env.unwrapped.task.question
+
+
+@contextmanager
+def deadline(seconds):
+    """Fails a block that runs too long (one that would spin forever) instead of hanging the suite."""
+    def expire(signum, frame):
+        raise TimeoutError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize("hops", [5, 0, -1, 2.0, "2", True, [2]])
+def test_a_reset_option_outside_the_allowed_hops_is_refused(hops):
+    env = gym.make("AgentR1/SynthHop-v0")
+    with deadline(5), pytest.raises(ValueError, match=r"options\['hops'\] must be an integer from 1 to 4, got "):
+        env.reset(seed=0, options={"hops": hops})  # 5 used to draw worlds forever, -1 to pose a 1-hop question
+
+
+@pytest.mark.parametrize("question_type", ["riddle", "", ["chain"]])
+def test_a_reset_option_outside_the_question_types_is_refused(question_type):
+    env = gym.make("AgentR1/SynthHop-v0")
+    with pytest.raises(ValueError, match=r"options\['question_type'\] must be one of chain, comparison, got "):
+        env.reset(seed=0, options={"question_type": question_type})
+
+
+def test_valid_reset_options_still_pose_their_question():
+    env = gym.make("AgentR1/SynthHop-v0", hops=2)
+    for hops in range(1, 5):
+        env.reset(seed=3, options={"hops": hops, "question_type": "chain"})
+        assert len(env.unwrapped.task.supporting_ids) == hops
+    with pytest.raises(ValueError, match="a chain has 1 to 4 hops, not 5"):
+        make_question(random.Random(0), generate_world(random.Random(0)), 5, "chain")
 
 
 def test_invalid_knobs():

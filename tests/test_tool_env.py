@@ -1,8 +1,10 @@
+import time
+
 import gymnasium as gym
 import pytest
 
 import agent_r1.envs  # noqa: F401
-from agent_r1.envs import Answer, InvalidAction, QAEnv, QATask, ToolCall
+from agent_r1.envs import Answer, InvalidAction, QAEnv, QATask, ToolCall, ToolEnv
 from agent_r1.tools import BM25Retriever, Passage, Tool
 
 PASSAGES = [
@@ -185,3 +187,65 @@ def test_bad_configuration_is_reported():
         TinyQAEnv(render_mode="human")
     with pytest.raises(ValueError, match="unknown reward preset"):
         gym.make("AgentR1/SynthHop-v0", reward="dense")
+
+
+LIMIT = ToolEnv.max_action_length
+# The first five fit under the length limit, so the parser reads them (in linear time); the
+# last three are refused unread.
+UNREADABLE = {
+    "unclosed search tags": "<search>" * (LIMIT // len("<search>")),
+    "unclosed tool_call tags": "<tool_call>" * (LIMIT // len("<tool_call>")),
+    "unclosed think tags": "<think>" * (LIMIT // len("<think>")),
+    "a 5,000-digit integer": '<tool_call>{"name": "search", "arguments": {"query": %s}}</tool_call>' % ("9" * 5_000),
+    "arguments nested 10,000 deep": '<tool_call>{"name": "search", "arguments": "%s"}</tool_call>' % ("[" * 10_000),
+    "arguments nested 100,000 deep": '<tool_call>{"name": "search", "arguments": "%s"}</tool_call>' % ("[" * 100_000),
+    "a million characters": "<answer>" + "a" * 1_000_000 + "</answer>",
+    "20,000 unclosed search tags": "<search>" * 20_000,
+}
+
+
+@pytest.mark.parametrize("action_format", ["search_r1", "tool_call"])
+@pytest.mark.parametrize("action", UNREADABLE.values(), ids=UNREADABLE.keys())
+def test_an_unreadable_action_is_answered_quickly_and_the_episode_goes_on(action_format, action):
+    env = gym.make("AgentR1/SynthHop-v0", action_format=action_format, reward="process")
+    env.reset(seed=0)
+    started = time.process_time()  # CPU time: on a busy machine a step can wait for a core longer than it works
+    obs, reward, terminated, truncated, info = env.step(action)
+    assert time.process_time() - started < 0.1
+    assert obs.startswith("Invalid action: ") and "A valid action is" in obs
+    assert info["reward_components"] == {"format": -1.0} and isinstance(info["action"], InvalidAction)
+    assert not terminated and not truncated
+    obs, _, _, _, info = env.step(env.unwrapped.oracle_action())
+    assert isinstance(info["action"], ToolCall) and info["tool_result"].ok
+
+
+def test_an_action_over_the_length_limit_is_refused_unread():
+    env = TinyQAEnv(max_turns=10)
+    env.reset(seed=0)
+    answer = "<answer>" + "Orvania " * LIMIT + "</answer>"
+    obs, _, terminated, _, info = env.step(answer)
+    assert f"over the limit of {LIMIT:,}" in obs and isinstance(info["action"], InvalidAction) and not terminated
+    assert env.messages[-2] == {"role": "assistant", "content": answer}  # the history keeps what was written
+
+    short = TinyQAEnv(max_action_length=30)
+    short.reset(seed=0)
+    assert "over the limit of 30" in short.step("<search>" + "Tarskmere " * 3 + "</search>")[0]
+    assert short.step("<answer>Orvania</answer>")[2]
+    with pytest.raises(ValueError, match="max_action_length must be at least 1"):
+        TinyQAEnv(max_action_length=0)
+
+
+def test_a_non_string_action_that_cannot_be_printed_is_still_invalid():
+    class Unprintable:
+        def __repr__(self):
+            raise RuntimeError("no repr")
+
+    deep = []
+    for _ in range(100_000):
+        deep = [deep]
+    env = TinyQAEnv(max_turns=10)
+    env.reset(seed=0)
+    for action in (Unprintable(), deep, b"<answer>Orvania</answer>"):
+        obs, _, terminated, _, info = env.step(action)
+        assert obs.startswith("Invalid action: the action must be a string") and not terminated
+        assert isinstance(env.messages[-2]["content"], str)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import math
 import operator
 
 from agent_r1.tools.base import Tool, ToolResult
@@ -14,8 +15,18 @@ MAX_EXPONENT = 64
 MAX_MAGNITUDE = 10**30
 
 
+def _real(number: int | float | complex) -> int | float:
+    """The number, if it is a finite real one: a negative number to a fractional power is
+    complex in Python, and 1e999 is inf, and neither is an answer to report as a success."""
+    if isinstance(number, complex):
+        raise ValueError("the result is not a real number")
+    if isinstance(number, float) and not math.isfinite(number):
+        raise ValueError("the result is too large" if math.isinf(number) else "the result is not a number")
+    return number
+
+
 def evaluate(expression: str) -> int | float:
-    """The value of + - * / // % ** over numbers and parentheses; anything else is a ValueError."""
+    """The real value of + - * / // % ** over numbers and parentheses; anything else is a ValueError."""
     if len(expression) > 500:
         raise ValueError("the expression is longer than 500 characters")
     try:
@@ -25,12 +36,12 @@ def evaluate(expression: str) -> int | float:
 
     def value(node: ast.AST) -> int | float:
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
-            return node.value
+            return _real(node.value)
         if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
             left, right = value(node.left), value(node.right)
             if isinstance(node.op, ast.Pow) and abs(right) > MAX_EXPONENT:
                 raise ValueError(f"exponents above {MAX_EXPONENT} are not allowed")
-            result = _BINARY[type(node.op)](left, right)
+            result = _real(_BINARY[type(node.op)](left, right))
             if abs(result) > MAX_MAGNITUDE:
                 raise ValueError("the result is too large")
             return result
@@ -42,6 +53,8 @@ def evaluate(expression: str) -> int | float:
         result = value(tree.body)
     except ZeroDivisionError:
         raise ValueError("division by zero") from None
+    except OverflowError:  # a float power past 1e308 raises instead of giving inf
+        raise ValueError("the result is too large") from None
     return int(result) if isinstance(result, float) and result.is_integer() else result
 
 

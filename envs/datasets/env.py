@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import numbers
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -67,7 +68,8 @@ class MultiHopQAEnv(QAEnv):
     - `remote`: a Search-R1-compatible retrieval server (`retriever_url`).
 
     In the first two, gold passages are matched by paragraph; in the last two, by title.
-    `reset(options={"index": i})` picks the i-th question instead of a random one.
+    `reset(options={"index": i})` picks the i-th question instead of a random one; an
+    index that is not an integer from 0 to the number of questions is a ValueError.
     """
 
     def __init__(
@@ -105,9 +107,7 @@ class MultiHopQAEnv(QAEnv):
         index = options.get("index")
         if index is None:
             index = int(self.np_random.integers(len(self.records)))
-        elif not 0 <= index < len(self.records):
-            raise IndexError(f"options['index'] must be in [0, {len(self.records)}), got {index}")
-        record = self.records[index]
+        record = self.records[self._checked_index(index)]
         by_title = self.setting in ("corpus", "remote")
         gold: dict[str, str] = {}  # gold key -> the oracle's query (the paragraph's title)
         for paragraph in record.supporting:
@@ -121,3 +121,12 @@ class MultiHopQAEnv(QAEnv):
             retriever=self._shared or BM25Retriever(record.paragraphs),
             match_gold_by="title" if by_title else "id",
         )
+
+    def _checked_index(self, index: Any) -> int:
+        # A float, a string or a bool would index the wrong question or fail deep inside.
+        if isinstance(index, bool) or not isinstance(index, numbers.Integral) or not 0 <= index < len(self.records):
+            raise ValueError(
+                f"options['index'] must be an integer in [0, {len(self.records)}) "
+                f"(this split has {len(self.records)} questions), got {index!r}"
+            )
+        return int(index)

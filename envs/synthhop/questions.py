@@ -39,6 +39,8 @@ COMPARISONS = {
 }
 
 QUESTION_TYPES = ("chain", "comparison")
+# The longest chain the relations allow (film, director, spouse, birthplace, country).
+MAX_HOPS = 4
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ def _follow(world: World, start: Entity, path: Sequence[Hop]) -> tuple[list[Enti
 
 
 def chain_question(rng: random.Random, world: World, hops: int) -> Question | None:
+    if not 1 <= hops <= MAX_HOPS:  # no world has such a chain: a caller drawing worlds until one does would spin
+        raise ValueError(f"a chain has 1 to {MAX_HOPS} hops, not {hops}")
     paths = hop_paths(hops)
     for path in rng.sample(paths, len(paths)):
         starts = world.of_kind(path[0].subject_kind)
