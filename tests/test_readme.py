@@ -67,6 +67,7 @@ ARGUMENTS = {
     "reward": ("process", lambda env, obs: env.reward_spec == resolve_reward("process", env.reward_components,
                                                                             env.reward_presets)),
     "max_turns": (2, lambda env, obs: env.max_turns == 2),
+    "max_action_length": (100, lambda env, obs: env.max_action_length == 100),
     "system_prompt": ("Answer briefly.", lambda env, obs: env.messages[0] == {"role": "system", "content": "Answer briefly."}),
 }
 
@@ -76,7 +77,7 @@ def test_every_env_takes_the_arguments_the_readme_says_it_takes(env_id):
     from conftest import make_env
 
     text = " ".join((ROOT / "README.md").read_text().split())
-    every = re.search(r"Every env takes (.*?);", text).group(1)
+    every = re.sub(r"\(.*?\)", "", re.search(r"Every env takes (.*?);", text).group(1))
     searching = re.search(r"every env with a search tool \(.*?\) also takes (.*?)\s\(", text).group(1)
     assert sorted(_backticked(every)) == sorted(ARGUMENTS)
     for name in _backticked(every):
