@@ -9,16 +9,19 @@ Episode i of an env resets with seed i and, for a dataset env, question i
                                through the chat template's `tools=`)
     agent:MODEL_OR_RUN         a model, a checkpoint or a run folder of `agent-r1 train`, in the env's protocol
     openai:MODEL@URL           a served model behind an OpenAI-compatible chat completions endpoint
-MODEL defaults to smollm2-135m-instruct.
+MODEL defaults to smollm2-135m-instruct; a MODEL is that name, a model directory, a run folder of
+`agent-r1 train`, or hf:HUB_ID (a Hugging Face hub model, e.g. hf:Qwen/Qwen2.5-3B-Instruct).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import reprlib
 import time
 import urllib.error
-import urllib.request
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, Sequence
@@ -28,7 +31,8 @@ import gymnasium as gym
 import agent_r1.envs  # noqa: F401  (registers the ids)
 from agent_r1.benchmarks.policies import POLICIES, make_policy
 from agent_r1.envs.actions import Answer, ToolCall
-from agent_r1.trainer.models import DEFAULT_MODEL
+from agent_r1.tools.http_post import MAX_RESPONSE_BYTES, ResponseTooLarge, post
+from agent_r1.trainer.models import DEFAULT_MODEL, ModelNotFoundError, check_model
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +51,7 @@ class EpisodeResult:
     seconds: float = 0.0  # wall time of the batch it ran in, divided over its episodes
     tokens: int = 0  # tokens the agent generated
     messages: list[dict[str, str]] = field(default_factory=list)
+    error: str | None = None  # why the episode failed (e.g. a malformed reply); its metrics score no answer
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -59,7 +64,11 @@ class Agent(Protocol):
 
 
 class EndpointError(RuntimeError):
-    """The chat completions endpoint could not be reached or kept failing."""
+    """The chat completions endpoint could not be reached or kept failing: the bench stops (and resumes later)."""
+
+
+class BadReply(ValueError):
+    """The endpoint answered, but not with a chat completion: that episode fails, the bench goes on."""
 
 
 def reset_options(env: gym.Env, index: int) -> dict[str, int] | None:
@@ -172,38 +181,54 @@ class NaiveRAGAgent:
 
 
 class EndpointAgent:
-    """A served model behind an OpenAI-compatible `POST {url}/chat/completions`, episodes in parallel."""
+    """A served model behind an OpenAI-compatible `POST {url}/chat/completions`, episodes in parallel.
+
+    `timeout` bounds one request whole (connecting, waiting, reading the reply), and a reply may be
+    at most `max_response_bytes` long. A request that fails (unreachable, timed out, HTTP 5xx or 429)
+    is tried `retries` more times after a backoff of `backoff`, 2 x `backoff`, ...; so a turn of a
+    never-answering endpoint costs at most (retries + 1) x timeout + (2**retries - 1) x backoff
+    (4 min 7 s by default), after which the bench stops, keeping the finished episodes. A redirect
+    is an error, never followed: the API key must not travel to wherever a server points. A reply
+    that is not a chat completion (not JSON, no choices[0].message.content text, a bad usage, too
+    large) fails that episode alone, recorded with its reason, and the bench goes on.
+    """
 
     def __init__(self, model: str, url: str, *, api_key: str | None = None, concurrency: int = 8, timeout: float = 60.0,
-                 retries: int = 3, max_tokens: int = 256, backoff: float = 1.0) -> None:
+                 retries: int = 3, max_tokens: int = 256, backoff: float = 1.0,
+                 max_response_bytes: int = MAX_RESPONSE_BYTES) -> None:
         self.model, self.url = model, url.rstrip("/")
         self.name = f"{model} @ {self.url}"
         self.api_key, self.concurrency, self.timeout = api_key, concurrency, timeout
         self.retries, self.max_tokens, self.backoff = retries, max_tokens, backoff
+        self.max_response_bytes = max_response_bytes
 
     def complete(self, messages: list[dict[str, str]]) -> tuple[str, int]:
+        """(the reply's text, its completion tokens); raises EndpointError or BadReply."""
         body = json.dumps({"model": self.model, "messages": messages, "max_tokens": self.max_tokens,
                            "temperature": 0.0, "stop": list(STOPS)}).encode()
         headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {})}
-        problem = ""
+        problem, attempts = "", 0
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
-            request = urllib.request.Request(f"{self.url}/chat/completions", data=body, headers=headers, method="POST")
+            attempts += 1
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    payload = json.loads(response.read())
-                choice = payload["choices"][0]
-                return _close_tags(choice["message"].get("content") or ""), int(payload.get("usage", {}).get("completion_tokens", 0))
+                raw = post(f"{self.url}/chat/completions", body, headers, timeout=self.timeout,
+                           max_bytes=self.max_response_bytes)
             except urllib.error.HTTPError as exc:
                 problem = f"HTTP {exc.code}"
+                if 300 <= exc.code < 400:
+                    location = exc.headers.get("Location")
+                    problem += f" (a redirect to {location!r}: not followed, so that the API key goes nowhere else)"
                 if exc.code < 500 and exc.code != 429:
-                    break  # a client error does not get better by asking again
-            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+                    break  # a client error (or a redirect) does not get better by asking again
+            except ResponseTooLarge as exc:
+                raise BadReply(str(exc)) from None
+            except OSError as exc:  # unreachable, reset, past the deadline
                 problem = str(getattr(exc, "reason", exc))
-            except (json.JSONDecodeError, KeyError, IndexError, TypeError) as exc:
-                problem = f"an unreadable answer ({exc!r})"
-        raise EndpointError(f"the endpoint {self.url} failed after {self.retries + 1} attempt(s): {problem}")
+            else:
+                return read_reply(raw)
+        raise EndpointError(f"the endpoint {self.url} failed after {attempts} attempt(s): {problem}")
 
     def _episode(self, env_id: str, env_kwargs: dict, index: int) -> EpisodeResult:
         env = gym.make(env_id, **env_kwargs)
@@ -211,7 +236,10 @@ class EndpointAgent:
         tokens = 0
         try:
             while True:
-                text, used = self.complete(env.unwrapped.messages)
+                try:
+                    text, used = self.complete(env.unwrapped.messages)
+                except BadReply as exc:
+                    return self._failed(env, env_id, index, info, tokens, exc)
                 tokens += used
                 _, _, terminated, truncated, step_info = env.step(text)
                 if terminated or truncated:
@@ -221,11 +249,51 @@ class EndpointAgent:
         finally:
             env.close()
 
+    def _failed(self, env: gym.Env, env_id: str, index: int, info: dict, tokens: int, problem: BadReply) -> EpisodeResult:
+        turn = env.unwrapped.turn + 1
+        error = f"the reply of turn {turn} is not a chat completion: {problem}"
+        logger.warning("%s, episode %d of %s: %s; the episode counts as failed", self.name, index, env_id, error)
+        # The env's own score for an episode that ends with no answer (as at truncation): a failed
+        # episode counts as a miss in every mean, rather than leaving them.
+        _, metrics, extra = env.unwrapped._finish(None)
+        return EpisodeResult(env_id, self.name, index, info.get("task_id"), {**metrics, "turns": turn},
+                             gold_answer=extra.get("gold_answer"), tokens=tokens, messages=env.unwrapped.messages,
+                             error=error)
+
     def run(self, env_id, env_kwargs, indices):
         started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             results = list(pool.map(lambda i: self._episode(env_id, env_kwargs, i), indices))
         return _timed(results, started)
+
+
+# No real reply comes near: a count past this is a server's garbage (and would overflow a float mean).
+_MAX_TOKENS = 10**9
+
+
+def read_reply(raw: bytes) -> tuple[str, int]:
+    """(text, completion tokens) of a chat completion's body; BadReply for anything else.
+
+    `usage` may be absent or null (some servers do not count): the tokens are then 0.
+    """
+    try:
+        payload = json.loads(raw)
+    except (ValueError, RecursionError) as exc:  # not JSON, not UTF-8, a 5,000-digit number, nested too deep
+        raise BadReply(f"not JSON ({reprlib.repr(str(exc))}): {_excerpt(raw)}") from None
+    choices = payload.get("choices") if isinstance(payload, dict) else None
+    message = choices[0].get("message") if isinstance(choices, list) and choices and isinstance(choices[0], dict) else None
+    content = message.get("content") if isinstance(message, dict) else None
+    if not isinstance(message, dict) or not isinstance(content, (str, type(None))):
+        raise BadReply(f"no text at choices[0].message.content: {_excerpt(raw)}")
+    usage = payload.get("usage")
+    used = usage.get("completion_tokens") if isinstance(usage, dict) else None
+    if not isinstance(usage, (dict, type(None))) or not (used is None or type(used) is int and 0 <= used <= _MAX_TOKENS):
+        raise BadReply(f"usage.completion_tokens is not a count: {_excerpt(raw)}")
+    return _close_tags(content or ""), used or 0
+
+
+def _excerpt(raw: bytes) -> str:
+    return repr(raw[:200].decode("utf-8", "replace")) + (" ..." if len(raw) > 200 else "")
 
 
 def _close_tags(text: str) -> str:
@@ -237,8 +305,34 @@ def _close_tags(text: str) -> str:
     return text
 
 
+KNOWN_AGENTS = ("oracle, random, naive-rag[:MODEL], base-tool-call[:MODEL], agent:MODEL_OR_RUN or openai:MODEL@URL, "
+                f"with MODEL {DEFAULT_MODEL}, a model directory, a run folder or hf:HUB_ID")
+
+
+def check_agent(spec: str) -> None:
+    """Fails at once, offline, on a spelling make_agent would refuse: before any model loads, and
+    without taking a typo for a hub id (which would spend minutes on the network)."""
+    kind, _, argument = spec.partition(":")
+    if spec in POLICIES:
+        return
+    if kind == "openai" and "@" in argument:
+        url = urllib.parse.urlsplit(argument.partition("@")[2])
+        if url.scheme not in ("http", "https") or not url.netloc:
+            raise ValueError(f"policy {spec!r}: the URL must be http(s)://HOST[:PORT]/PATH, "
+                             "e.g. openai:gpt-4o-mini@https://api.openai.com/v1")
+        return
+    if kind in ("naive-rag", "base-tool-call") or kind == "agent" and argument:
+        try:
+            check_model(argument or DEFAULT_MODEL)
+        except ModelNotFoundError as exc:
+            raise ValueError(f"policy {spec!r}: {exc}") from None
+        return
+    raise ValueError(f"unknown policy {spec!r}: use {KNOWN_AGENTS}")
+
+
 def make_agent(spec: str, *, backend: str = "transformers", max_tokens_per_turn: int = 128) -> Agent:
     """An agent from its command-line spelling (see the module's docstring)."""
+    check_agent(spec)
     kind, _, argument = spec.partition(":")
     if spec in POLICIES:
         return PolicyAgent(spec)
@@ -248,12 +342,7 @@ def make_agent(spec: str, *, backend: str = "transformers", max_tokens_per_turn:
         model = argument or DEFAULT_MODEL
         return ModelAgent(model, name=f"base-tool-call ({model})", action_format="tool_call", backend=backend,
                           max_tokens_per_turn=max_tokens_per_turn)
-    if kind == "agent" and argument:
+    if kind == "agent":
         return ModelAgent(argument, name=f"agent ({argument})", backend=backend, max_tokens_per_turn=max_tokens_per_turn)
-    if kind == "openai" and "@" in argument:
-        model, _, url = argument.partition("@")
-        import os
-
-        return EndpointAgent(model, url, api_key=os.environ.get("OPENAI_API_KEY"))
-    raise ValueError(f"unknown policy {spec!r}: use oracle, random, naive-rag[:MODEL], base-tool-call[:MODEL], "
-                     "agent:MODEL_OR_RUN or openai:MODEL@URL")
+    model, _, url = argument.partition("@")  # openai:MODEL@URL, as check_agent made sure
+    return EndpointAgent(model, url, api_key=os.environ.get("OPENAI_API_KEY"))

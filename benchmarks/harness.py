@@ -1,9 +1,11 @@
 """`agent-r1 bench`: every agent on every env, fixed episodes, resumable, with tables and a chart.
 
 An output folder holds
-    episodes/POLICY__ENV.jsonl   one line per finished episode (with its transcript), appended as they finish
+    episodes/POLICY__ENV.jsonl   one line per finished episode (with its transcript), appended as they finish;
+                                 a failed episode (e.g. a served model's malformed reply) has its `error`
+                                 and scores as unanswered
     summary.json                 per env and policy: EM, F1, cover-EM, gold recall, turns, searches,
-                                 invalid actions, tokens, wall time
+                                 invalid actions, tokens, wall time, failed episodes
     results.md                   EM laid out like the paper (rows: methods; columns: datasets, average),
                                  then every metric
     em.png                       EM per dataset and method
@@ -106,6 +108,7 @@ def summarize_folder(out: Path, indices: Sequence[int] | None = None) -> dict[st
                 row[metric] = sum(values) / len(values)
         row["tokens"] = sum(e.get("tokens", 0) for e in episodes) / len(episodes)
         row["seconds"] = sum(e.get("seconds", 0.0) for e in episodes)
+        row["failed"] = sum(1 for e in episodes if e.get("error"))
         rows.append(row)
     return {"results": rows}
 
@@ -137,9 +140,9 @@ _ORDER = {"HotpotQA": 0, "2Wiki": 1, "MuSiQue": 2}
 
 def detail_table(summary: dict[str, Any]) -> str:
     columns = [*METRICS, "tokens", "seconds"]
-    lines = ["| env | policy | episodes | " + " | ".join(columns) + " |", "|---" * (len(columns) + 3) + "|"]
+    lines = ["| env | policy | episodes | failed | " + " | ".join(columns) + " |", "|---" * (len(columns) + 4) + "|"]
     for r in summary["results"]:
-        lines.append(f"| {short_name(r['env'])} | {r['policy']} | {r['episodes']} | "
+        lines.append(f"| {short_name(r['env'])} | {r['policy']} | {r['episodes']} | {r.get('failed', 0)} | "
                      + " | ".join(f"{r[c]:.3f}" if c in r else "-" for c in columns) + " |")
     return "\n".join(lines)
 

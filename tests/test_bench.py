@@ -150,3 +150,23 @@ def test_model_baselines_run_on_the_samples(tmp_path, smollm2_tokenizer):
     assert tool["episodes"] == 2 and tool["tokens"] > 0
     episode = read_episodes(out / "episodes" / "naive-rag_smollm2-135m-instruct__AgentR1_HotpotQA-v0.jsonl")[0]
     assert episode["messages"][1]["content"].startswith("<search>") and episode["gold_answer"]
+
+
+@pytest.mark.parametrize("spec", ["agent:typo", "naive-rag:typo", "base-tool-call:Org/Typo-7B", "agent"])
+def test_an_unknown_model_fails_at_once_without_the_network(tmp_path, spec):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    # HF_HUB_OFFLINE unset (conftest sets it): a name taken for a hub id would spend a minute on network retries
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "agent_r1.trainer.cli", "bench", "--out", str(tmp_path / "b"), "--quiet",
+                             "--envs", "AgentR1/SynthHop-v0", "--limit", "2", "--policies", f"oracle,{spec}"],
+                            capture_output=True, text=True, env=env, timeout=60)
+    assert time.monotonic() - started < 10
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode != 0 and len(lines) == 1 and lines[0].startswith("error: ")
+    assert "hf:" in lines[0] and (spec == "agent" or "no model named" in lines[0])
+    assert not (tmp_path / "b" / "episodes").exists() or not any((tmp_path / "b" / "episodes").iterdir())  # not even the oracle ran

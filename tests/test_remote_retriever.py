@@ -45,3 +45,176 @@ def test_a_failing_server_is_retried_then_reported():
 def test_an_unreachable_server_becomes_an_error_observation():
     result = SearchTool(RemoteRetriever("http://127.0.0.1:9", retries=0, timeout=2))(query="x")
     assert not result.ok and "retrieval server http://127.0.0.1:9/retrieve failed" in result.error
+
+
+# ---- hostile servers: the timeout is a deadline for the whole search, the answer is capped ----
+
+import threading  # noqa: E402
+import time  # noqa: E402
+import tracemalloc  # noqa: E402
+from http.server import BaseHTTPRequestHandler  # noqa: E402
+
+from agent_r1.tools.http_post import MAX_RESPONSE_BYTES  # noqa: E402
+
+
+def hostile_handler(behaviour, stop: threading.Event):
+    """A `POST /retrieve` that answers by `behaviour(handler, stop)`; a client gone away ends it quietly."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            try:
+                behaviour(self, stop)
+            except OSError:
+                pass  # the client shut the connection: what these servers are for
+
+    return Handler
+
+
+def trickle_body(handler, stop):
+    handler.send_response(200)
+    handler.send_header("Content-Length", "1000")
+    handler.end_headers()
+    handler.wfile.write(b'{"result": [[')
+    while not stop.wait(0.2):
+        handler.wfile.write(b" ")
+        handler.wfile.flush()
+
+
+def trickle_headers(handler, stop):
+    handler.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+    while not stop.wait(0.2):
+        handler.wfile.write(b"a")
+        handler.wfile.flush()
+
+
+def never_answer(handler, stop):
+    stop.wait(30)
+
+
+def endless_chunked_body(handler, stop):
+    handler.send_response(200)
+    handler.send_header("Transfer-Encoding", "chunked")
+    handler.end_headers()
+    chunk = b"x" * 65536
+    while not stop.is_set():
+        handler.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+
+
+def huge_declared_length(handler, stop):
+    handler.send_response(200)
+    handler.send_header("Content-Length", str(10**12))
+    handler.end_headers()
+    stop.wait(30)
+
+
+def slow_failure(handler, stop):
+    stop.wait(0.4)
+    handler.send_error(503)
+
+
+def within(seconds, call):
+    """call(), failed as a test if it has not returned after `seconds`: a hung search must not hang the suite."""
+    box = []
+
+    def run():
+        try:
+            box.append(("value", call()))
+        except BaseException as exc:  # re-raised in the test's thread
+            box.append(("error", exc))
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert box, f"still running after {seconds} s"
+    kind, value = box[0]
+    if kind == "error":
+        raise value
+    return value
+
+
+def hostile(behaviour):
+    import contextlib
+
+    @contextlib.contextmanager
+    def running():
+        stop = threading.Event()
+        try:
+            with serve(hostile_handler(behaviour, stop)) as url:
+                yield url
+        finally:
+            stop.set()
+
+    return running()
+
+
+@pytest.mark.parametrize("behaviour", [trickle_body, trickle_headers, never_answer], ids=lambda b: b.__name__)
+def test_a_slow_server_fails_the_search_at_its_deadline(behaviour):
+    with hostile(behaviour) as url:
+        started = time.monotonic()
+        result = within(5, lambda: SearchTool(RemoteRetriever(url, timeout=1.0, retries=2, backoff=0.05))(query="x"))
+        elapsed = time.monotonic() - started
+    assert not result.ok and "no complete answer within 1 s" in result.error
+    assert 0.9 < elapsed < 1.8
+
+
+def test_retries_share_the_searchs_deadline():
+    with hostile(slow_failure) as url:
+        retriever = RemoteRetriever(url, timeout=1.0, retries=20, backoff=0.05)
+        started = time.monotonic()
+        with pytest.raises(RetrievalServerError, match="HTTP 503|within 1 s"):
+            within(5, lambda: retriever.search("x", 1))
+        elapsed = time.monotonic() - started
+    assert elapsed < 1.8
+
+
+def test_an_endless_body_stops_at_the_size_cap_in_bounded_memory():
+    with hostile(endless_chunked_body) as url:
+        retriever = RemoteRetriever(url, timeout=10.0)
+        tracemalloc.start()
+        started = time.monotonic()
+        try:
+            with pytest.raises(RetrievalServerError, match=f"over the limit of {MAX_RESPONSE_BYTES:,} bytes"):
+                within(5, lambda: retriever.search("x", 3))
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        elapsed = time.monotonic() - started
+    assert peak < 2 * MAX_RESPONSE_BYTES and elapsed < 5
+
+
+def test_a_declared_length_over_the_cap_is_refused_unread():
+    with hostile(huge_declared_length) as url:
+        started = time.monotonic()
+        with pytest.raises(RetrievalServerError, match="1,000,000,000,000 bytes, over the limit of 1,024"):
+            within(5, lambda: RemoteRetriever(url, timeout=5.0, max_response_bytes=1024).search("x", 3))
+    assert time.monotonic() - started < 2
+
+
+def test_a_flood_of_hits_gives_k_passages():
+    # 100,000 hits, about 5 MB: under the size cap, so only keeping the first k bounds the observation
+    flood = [{"document": {"id": str(i), "contents": f'"T{i}"\np{i}'}} for i in range(100_000)]
+    with serve(retrieval_handler(lambda q, k: flood)) as url:
+        retriever = RemoteRetriever(url, timeout=10.0)
+        hits = retriever.search("a", 3)
+        result = SearchTool(retriever, top_k=3)(query="x")
+    assert [h.passage.id for h in hits] == ["0", "1", "2"]
+    assert result.ok and result.data["ids"] == ["0", "1", "2"] and len(result.content) < 200
+
+
+@pytest.mark.parametrize("body", [b"not json", b'{"result": [[{"document": {"contents": "a"}, "score": ' + b"9" * 5000 + b"}]]}",
+                                  b'{"result": [[{"document": {"contents": "a"}, "score": "high"}]]}', b'{"result": [7]}',
+                                  b"[" * 100_000], ids=["not-json", "huge-int", "text-score", "not-a-list", "deep"])
+def test_malformed_answers_become_retrieval_errors(body):
+    def answer(handler, stop):
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    with hostile(answer) as url:
+        result = within(5, lambda: SearchTool(RemoteRetriever(url, retries=0, timeout=2.0))(query="x"))
+    assert not result.ok and "RetrievalServerError" in result.error

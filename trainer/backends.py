@@ -12,7 +12,7 @@ def make_generator(model: str, backend: str = "transformers", *, dtype: str = "f
     `continuous` picks continuous batching (episodes join and leave the batch
     between decode steps) over turn-synchronous batches.
     """
-    from agent_r1.trainer.models import load_model, load_tokenizer, resolve_model
+    from agent_r1.trainer.models import load_model, resolve_model, tokenizer_from
 
     if backend == "transformers":
         import torch
@@ -31,5 +31,5 @@ def make_generator(model: str, backend: str = "transformers", *, dtype: str = "f
 
         path = resolve_model(model)
         kind = ContinuousVLLMGenerator if continuous else VLLMGenerator
-        return kind(path, seed=seed, max_model_len=max_model_len, dtype=dtype), load_tokenizer(path)
+        return kind(path, seed=seed, max_model_len=max_model_len, dtype=dtype), tokenizer_from(path)
     raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")

