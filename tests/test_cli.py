@@ -1,7 +1,9 @@
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -35,7 +37,7 @@ def test_eval_several_policies_and_env_arguments(tmp_path, capsys):
     "argv, message",
     [
         (["eval", "--env", "AgentR1/Nope-v0"], "unknown env 'AgentR1/Nope-v0'; registered: .*AgentR1/SynthHop-v0"),
-        (["eval", "--policy", "genius"], "policy 'genius' is neither oracle nor random nor a loadable model"),
+        (["eval", "--policy", "genius"], "unknown policy 'genius'.* Known policies: oracle, random, .*hf:HUB_ID"),
         (["eval", "--env-arg", "hops"], "--env-arg takes KEY=VALUE"),
     ],
 )
@@ -58,3 +60,137 @@ def test_the_console_script_is_installed():
                             env={**os.environ, "PYTHONWARNINGS": "error"})
     assert result.returncode == 0, result.stderr
     assert "| AgentR1/SynthHop-v0 | oracle | 3 |" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["eval", "--episodes", "0"], "argument --episodes: must be at least 1, got 0"),
+        (["eval", "--episodes", "-5"], "argument --episodes: must be at least 1, got -5"),
+        (["eval", "--batch-size", "-1"], "argument --batch-size: must be at least 1, got -1"),
+        (["eval", "--seed", "-1"], "argument --seed: must be 0 or more, got -1"),
+        (["eval", "--temperature", "nan"], "argument --temperature: must be a finite number, 0 or more, got nan"),
+        (["eval", "--max-tokens-per-turn", "0"], "argument --max-tokens-per-turn: must be at least 1, got 0"),
+        (["bench", "--limit", "0"], "argument --limit: must be at least 1, got 0"),
+        (["bench", "--limit", "-5"], "argument --limit: must be at least 1, got -5"),
+        (["bench", "--batch-size", "-1"], "argument --batch-size: must be at least 1, got -1"),
+        (["bench", "--limit", "9" * 5000], "argument --limit: invalid positive_int value"),
+        (["data", "download", "hotpotqa", "--checksum", "bogus"], "argument --checksum: expected ALGORITHM:HEX"),
+        (["data", "download", "hotpotqa", "--checksum", "sha256:abc"], "argument --checksum: a sha256 digest has 64 hex digits, got 3"),
+    ],
+)
+def test_bad_values_are_argparse_errors(argv, message, capsys):
+    with pytest.raises(SystemExit) as excinfo:
+        main(argv)
+    assert excinfo.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "command, option, target, message",
+    [
+        (["eval"], "--output", "file/out.json", "argument --output: cannot write '{path}': {tmp}/file is a file, not a folder"),
+        (["eval"], "--output", "folder", "argument --output: '{path}' is a folder, not a file"),
+        (["bench"], "--out", "file", "argument --out: '{path}' is a file, not a folder"),
+        (["bench"], "--out", "file/results", "argument --out: cannot write '{path}': {tmp}/file is a file, not a folder"),
+        (["data", "download", "hotpotqa"], "--root", "file/cache", "argument --root: cannot write '{path}'"),
+    ],
+)
+def test_an_unwritable_output_is_refused_before_any_work(tmp_path, capsys, command, option, target, message):
+    (tmp_path / "file").write_text("not a folder")
+    (tmp_path / "folder").mkdir()
+    path = tmp_path / target
+    with pytest.raises(SystemExit) as excinfo:
+        main([*command, option, str(path)])
+    assert excinfo.value.code == 2
+    assert message.format(path=path, tmp=tmp_path) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["bench", "--envs", ","], "error: --envs names nothing, got ','"),
+        (["bench", "--envs", "AgentR1/SynthHop-v0", "--policies", ","], "error: --policies names nothing"),
+        (["bench", "--envs", "AgentR1/SynthHop-v0", "--setting", "bogus"], "error: --setting must be one of distractor, pooled, corpus, remote, got 'bogus'"),
+        (["bench", "--envs", "AgentR1/SynthHop-v0", "--env-arg", "bogus=1"], "error: AgentR1/SynthHop-v0: .*unexpected keyword argument 'bogus'"),
+    ],
+)
+def test_bench_reports_bad_arguments_before_running(tmp_path, argv, message):
+    out = tmp_path / "bench"
+    with pytest.raises(SystemExit, match=message) as excinfo:
+        main([*argv, "--out", str(out), "--quiet"])
+    assert excinfo.value.code not in (0, None) and "\n" not in str(excinfo.value)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--env-arg", "bogus=1"], "error: AgentR1/SynthHop-v0: .*unexpected keyword argument 'bogus'"),
+        (["--env-arg", "hops=" + "9" * 5000], "error: --env-arg hops: the value is JSON that cannot be read"),
+        (["--policy", ","], "error: --policy names nothing"),
+    ],
+)
+def test_eval_reports_bad_env_arguments_and_policies_in_one_line(argv, message):
+    with pytest.raises(SystemExit, match=message) as excinfo:
+        main(["eval", "--episodes", "2", "--quiet", *argv])
+    assert "\n" not in str(excinfo.value)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--max-steps", "-1"], "max_steps must be at least 1, got -1"),
+        (["--eval-every", "-1"], "eval_every must be 0 or more, got -1"),
+        (["--warm-start", "-4"], "warm_start must be 0 or more, got -4"),
+        (["--seed", "-1"], "seed must be 0 or more, got -1"),
+        (["--max-turns", "0"], "max_turns must be at least 1, got 0"),
+        (["--learning-rate", "nan"], "learning_rate must be a finite number, got nan"),
+        (["--temperature", "0"], "temperature must be above 0, got 0.0"),
+        (["--gae-lambda", "1.5"], "gae_lambda must be between 0 and 1, got 1.5"),
+    ],
+)
+def test_train_refuses_out_of_range_settings(tmp_path, argv, message):
+    with pytest.raises(SystemExit, match="error: bad training config: .*" + re.escape(message)):
+        main(["train", "--output-dir", str(tmp_path / "run"), *argv])
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_refuses_an_unwritable_output_dir(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(SystemExit, match="error: --output-dir: .*is a file, not a folder"):
+        main(["train", "--output-dir", str(tmp_path / "file" / "run")])
+
+
+def test_train_refuses_an_argument_the_env_does_not_take_before_loading_a_model(tmp_path):
+    pytest.importorskip("trl")
+    with pytest.raises(SystemExit, match="error: AgentR1/SynthHop-v0 cannot be made .*unexpected keyword argument 'bogus'"):
+        main(["train", "--output-dir", str(tmp_path / "run"), "--env-arg", "bogus=1", "--model", str(tmp_path / "no-model")])
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_unknown_policy_fails_at_once_without_the_network(tmp_path):
+    # HF_HUB_OFFLINE unset (conftest sets it): a name taken for a hub id would spend a minute on network retries
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "agent_r1.trainer.cli", "eval", "--policy", "oracle,nosuchpolicy",
+                             "--episodes", "2", "--quiet"], capture_output=True, text=True, env=env, timeout=60)
+    assert time.monotonic() - started < 10
+    assert result.returncode != 0 and result.stdout == ""  # checked before the oracle ran
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: unknown policy 'nosuchpolicy'")
+    assert "Known policies: oracle, random, smollm2-135m-instruct" in lines[0] and "hf:HUB_ID" in lines[0]
+
+
+def test_hub_models_are_asked_for_with_hf(tmp_path):
+    from agent_r1.trainer.models import ModelNotFoundError, check_model, resolve_model
+
+    assert resolve_model("hf:Qwen/Qwen2.5-3B-Instruct") == "Qwen/Qwen2.5-3B-Instruct"  # offline: nothing is fetched
+    assert check_model("smollm2-135m-instruct") == "smollm2-135m-instruct"  # without converting it
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text("{}")
+    assert check_model(str(tmp_path / "model")) == str(tmp_path / "model")
+    for name, message in [("hf:", "needs a hub id"), ("Org/Typo-7B", "no model named 'Org/Typo-7B'.*hf:ORG/NAME"),
+                          (str(tmp_path / "none"), "no model directory at")]:
+        with pytest.raises(ModelNotFoundError, match=message):
+            check_model(name)

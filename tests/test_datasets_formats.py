@@ -115,3 +115,95 @@ def test_passage_files_in_both_layouts(tmp_path):
     assert (second.id, second.title) == ("1", "Belvik")
     with pytest.raises(DatasetFormatError, match="line 1 should be"):
         load_passages(write(tmp_path, "bad.jsonl", '{"body": "x"}\n'))
+
+
+MUSIQUE = {
+    "id": "2hop__1_2", "question": "Q?", "answer": "A",
+    "paragraphs": [{"idx": 0, "title": "T", "paragraph_text": "text", "is_supporting": True}],
+    "question_decomposition": [{"paragraph_support_idx": 0}],
+}
+HUGE = "9" * 5000  # over Python's int-string limit (4300 digits)
+
+
+def paragraph(**change):
+    return {**MUSIQUE, "paragraphs": [{**MUSIQUE["paragraphs"][0], **change}]}
+
+
+@pytest.mark.parametrize(
+    "dataset, text, message",
+    [
+        # hostile JSON: the parser's RecursionError and ValueError never escape
+        ("hotpotqa", "[" * 100_000, "broken JSON array at line 1, column 2 (record 0): nested too deeply"),
+        ("hotpotqa", json.dumps([HOTPOT])[:-1] + ", " + "[" * 100_000, "(record 1): nested too deeply"),
+        ("musique", json.dumps(MUSIQUE) + "\n" + '{"id": ' + "[" * 100_000, "line 2 is not a JSON object (nested too deeply)"),
+        ("hotpotqa", f"[{HUGE}]", "record 0 (id ?): expected a JSON object, got an integer of 5000 digits"),
+        ("hotpotqa", json.dumps([{**HOTPOT, "_id": 0}]).replace(": 0", ": " + HUGE, 1), "field '_id' should be a string, got an integer of 5000 digits"),
+        ("musique", json.dumps(paragraph(idx=0)).replace('"idx": 0', '"idx": ' + HUGE),
+         "record 0 (line 1, id 2hop__1_2): paragraphs[0].idx should be int, got an integer of 5000 digits"),
+        ("hotpotqa", json.dumps([{**HOTPOT, "supporting_facts": [["Belvik", 0]]}]).replace('"Belvik", 0', f'"Belvik", {HUGE}'),
+         "supporting_facts[0] should be [title, sentence_index], got [str, an integer of 5000 digits]"),
+        # wrong types inside records
+        ("musique", json.dumps({**MUSIQUE, "paragraphs": "T: text"}), "record 0 (line 1, id 2hop__1_2): field 'paragraphs' should be list, got str"),
+        ("musique", json.dumps(paragraph(is_supporting=[True])), "paragraphs[0].is_supporting should be true or false, got list"),
+        ("musique", json.dumps(paragraph(idx="0")), "paragraphs[0].idx should be int, got str"),
+        ("musique", json.dumps({**MUSIQUE, "question_decomposition": [{"paragraph_support_idx": [0]}]}),
+         "question_decomposition[0].paragraph_support_idx should be int, got list"),
+        ("musique", json.dumps({**MUSIQUE, "question_decomposition": "0"}), "field 'question_decomposition' should be list, got str"),
+        ("musique", json.dumps({**MUSIQUE, "question_decomposition": [0]}), "question_decomposition[0] should be an object, got int"),
+        ("musique", json.dumps({**MUSIQUE, "question": 7}), "record 0 (line 1, id 2hop__1_2): field 'question' should be str, got int"),
+        ("musique", json.dumps({**MUSIQUE, "id": ["x"]}), "record 0 (line 1, id ?): field 'id' should be a string, got list"),
+        ("hotpotqa", json.dumps([{**HOTPOT, "question": 7}]), "record 0 (id q1): field 'question' should be str, got int"),
+        ("hotpotqa", json.dumps([{**HOTPOT, "context": "Belvik"}]), "field 'context' should be list, got str"),
+        ("hotpotqa", json.dumps([{**HOTPOT, "context": [{"title": "Belvik"}]}]), "context[0] should be [title, [sentences]], got dict"),
+        ("hotpotqa", json.dumps([{**HOTPOT, "context": [["Belvik", "Belvik is a city."]]}]), "context[0] should be [title, [sentences]], got [str, str]"),
+        ("hotpotqa", json.dumps([{**HOTPOT, "supporting_facts": [["Belvik", "0"]]}]), "supporting_facts[0] should be [title, sentence_index], got [str, str]"),
+        ("hotpotqa", json.dumps([{**HOTPOT, "type": ["bridge"]}]), "field 'type' should be str, got list"),
+        # one question twice: episodes and benchmark results are keyed by its id
+        ("hotpotqa", json.dumps([HOTPOT, {**HOTPOT, "_id": "q2"}, HOTPOT]), "id 'q1' appears twice: record 0 and record 2"),
+        ("musique", json.dumps(MUSIQUE) + "\n\n" + json.dumps(MUSIQUE), "id '2hop__1_2' appears twice: record 0 (line 1) and record 1 (line 3)"),
+    ],
+    ids=lambda value: value[:40] if isinstance(value, str) else None,
+)
+def test_hostile_files_raise_dataset_format_error_naming_file_record_and_field(tmp_path, dataset, text, message):
+    path = write(tmp_path, "bad.json", text)
+    with pytest.raises(DatasetFormatError) as excinfo:
+        load_records(dataset, path)
+    assert str(excinfo.value).startswith(f"{path}: ") and message in str(excinfo.value)
+
+
+def test_a_huge_integer_in_a_field_no_loader_reads_is_harmless(tmp_path):
+    text = json.dumps({**MUSIQUE, "answerable": 0}).replace('"answerable": 0', '"answerable": ' + HUGE)
+    (record,) = load_records("musique", write(tmp_path, "m.jsonl", text))
+    assert record.id == "2hop__1_2" and [p.title for p in record.supporting] == ["T"]
+
+
+def test_integer_ids_null_types_and_a_byte_order_mark_are_accepted(tmp_path):
+    path = tmp_path / "h.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps([{**HOTPOT, "_id": 5, "type": None}]).encode())
+    (record,) = load_records("hotpotqa", path)
+    assert (record.id, record.type) == ("5", "")
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b'{"title": "A", "text": "x"}\n{"title": "B", "text": "caf\xe9"}\n', "line 2 is not UTF-8 text (invalid continuation byte"),
+        (b"[" * 100_000, "line 1 is not JSON (nested too deeply)"),
+        (b'{"id": ' + HUGE.encode() + b', "text": "x"}\n', "line 1: field 'id' should be a string, got an integer of 5000 digits"),
+        (b'{"title": ["A"], "text": "x"}\n', "line 1: field 'title' should be a string, got list"),
+        (b'{"id": true, "contents": "x"}\n', "line 1: field 'id' should be a string, got bool"),
+    ],
+)
+def test_corrupt_passage_files_raise_dataset_format_error(tmp_path, data, message):
+    path = tmp_path / "corpus.jsonl"
+    path.write_bytes(data)
+    with pytest.raises(DatasetFormatError) as excinfo:
+        load_passages(path)
+    assert str(excinfo.value).startswith(f"{path}: ") and message in str(excinfo.value)
+
+
+def test_json_lines_split_only_at_newlines(tmp_path):
+    # U+2028 and U+0085 are legal unescaped inside a JSON string; str.splitlines would cut the record there.
+    text = json.dumps({**MUSIQUE, "question": "Q\u2028two\x85lines?"}, ensure_ascii=False) + "\r\n"
+    (record,) = load_records("musique", write(tmp_path, "m.jsonl", text))
+    assert record.question == "Q\u2028two\x85lines?"

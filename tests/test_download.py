@@ -13,7 +13,7 @@ from agent_r1.trainer.cli import main
 from servers import file_handler, serve
 from test_datasets_formats import HOTPOT
 
-GOOD = json.dumps([HOTPOT] * 1000).encode()  # about 500 kB: many read blocks
+GOOD = json.dumps([{**HOTPOT, "_id": f"q{i}"} for i in range(1000)]).encode()  # about 500 kB: many read blocks
 HALF = len(GOOD) // 2
 SHA256 = "sha256:" + hashlib.sha256(GOOD).hexdigest()
 

@@ -88,22 +88,128 @@ def test_train_refuses_to_overwrite_a_run_and_reports_bad_input(tiny_model_dir, 
     assert not (tmp_path / "z").exists()
 
 
+def write_checkpoint(folder, step):
+    """A checkpoint's files as the trainer writes them, small: torch.save zips, a safetensors header, the state JSON."""
+    import torch
+
+    folder.mkdir(parents=True)
+    (folder / "trainer_state.json").write_text(json.dumps({"global_step": step, "max_steps": 4, "log_history": []}))
+    (folder / "adapter_model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
+    for name in ("optimizer.pt", "scheduler.pt", "rng_state.pth"):
+        torch.save({"state": {}, "step": step}, folder / name)
+    return folder
+
+
+def cut_short(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
 def test_a_corrupt_checkpoint_is_reported(tmp_path):
     from agent_r1.trainer.checkpoints import CorruptCheckpointError, latest_checkpoint
 
     for step in (1, 2):
-        folder = tmp_path / f"checkpoint-{step}"
-        folder.mkdir()
-        (folder / "trainer_state.json").write_text("{}")
-        (folder / "optimizer.pt").write_bytes(b"x")
-        (folder / "adapter_model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
+        write_checkpoint(tmp_path / f"checkpoint-{step}", step)
     assert latest_checkpoint(tmp_path) == tmp_path / "checkpoint-2"
     (tmp_path / "checkpoint-2" / "adapter_model.safetensors").write_bytes(b"\xff" * 10)  # cut short
-    with pytest.raises(CorruptCheckpointError, match="checkpoint-2 is corrupt"):
+    with pytest.raises(CorruptCheckpointError, match="checkpoint-2 is corrupt \\(adapter_model.safetensors: "):
         latest_checkpoint(tmp_path)
     (tmp_path / "checkpoint-2" / "optimizer.pt").unlink()
     with pytest.raises(CorruptCheckpointError, match="incomplete.*optimizer.pt"):
         latest_checkpoint(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "name, damage, message",
+    [
+        ("optimizer.pt", cut_short, "optimizer.pt: not a complete torch file"),
+        ("scheduler.pt", cut_short, "scheduler.pt: not a complete torch file"),
+        ("rng_state.pth", cut_short, "rng_state.pth: not a complete torch file"),
+        ("value_head.pt", lambda path: path.write_bytes(b"PK\x03\x04 cut"), "value_head.pt: not a complete torch file"),
+        ("trainer_state.json", lambda path: path.write_bytes(b"\x00\xffgarbage"), "trainer_state.json: "),
+        ("trainer_state.json", lambda path: path.write_text("[]"), "trainer_state.json: expected a JSON object, got list"),
+        ("trainer_state.json", lambda path: path.write_text('{"global_step": "2"}'), "trainer_state.json: global_step should be a step number"),
+        ("trainer_state.json", lambda path: path.write_text('{"global_step": 2, "bogus": 1}'), "trainer_state.json: unknown field(s) bogus"),
+        ("trainer_state.json", lambda path: path.write_text('{"global_step": ' + "9" * 5000 + "}"), "trainer_state.json: "),
+    ],
+)
+def test_a_damaged_checkpoint_file_is_found_without_loading_it(tmp_path, name, damage, message):
+    from agent_r1.trainer.checkpoints import CorruptCheckpointError, latest_checkpoint
+
+    folder = write_checkpoint(tmp_path / "checkpoint-2", 2)
+    if not (folder / name).exists():
+        import torch
+
+        torch.save({"linear.weight": torch.zeros(1)}, folder / name)
+        assert latest_checkpoint(tmp_path) == folder
+    damage(folder / name)
+    with pytest.raises(CorruptCheckpointError) as excinfo:
+        latest_checkpoint(tmp_path)
+    assert f"checkpoint {folder} is corrupt (" in str(excinfo.value) and message in str(excinfo.value)
+
+
+def write_run(out, **settings):
+    """A run folder stopped after step 2: its settings, logs and checkpoint, with a model that does not exist,
+    so that a resume that got past its checks would stop at "no model directory"."""
+    from agent_r1.trainer.train_config import TrainConfig
+
+    out.mkdir()
+    config = TrainConfig(output_dir=str(out), model=str(out.parent / "no-model"), **settings)
+    (out / "train_config.json").write_text(config.to_json())
+    (out / "metrics.jsonl").write_text(json.dumps({"step": 0, "eval": {"em": 0.0, "f1": 0.1}}) + "\n"
+                                       + json.dumps({"step": 1, "train": {"loss": 0.5}}) + "\n")
+    write_checkpoint(out / "checkpoint-2", 2)
+    return out
+
+
+def resume(out):
+    return ["train", "--output-dir", str(out), "--resume", "--model", str(out.parent / "no-model")]
+
+
+def test_an_intact_run_folder_passes_the_resume_checks(tmp_path):
+    out = write_run(tmp_path / "run")
+    with (out / "metrics.jsonl").open("a") as f:
+        f.write('{"step": 2, "tra')  # a last line cut short by a kill is dropped, not an error
+    with pytest.raises(SystemExit, match="no model directory"):
+        main(resume(out))
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("train_config.json", b"\x89PNG garbage", "train_config.json is corrupt ("),
+        ("train_config.json", b"[1, 2]", "train_config.json is corrupt (expected a JSON object, got list)"),
+        ("train_config.json", b'{"max_steps": "many"}', "train_config.json is corrupt ("),
+        ("train_config.json", b'{"max_steps": -3}', "max_steps must be at least 1, got -3"),
+        ("metrics.jsonl", b"\xff\xfe\x00garbage\n", "metrics.jsonl is unreadable ("),
+        ("metrics.jsonl", b'not json\n{"step": 1, "train": {}}\n', "metrics.jsonl is corrupt (line 1: "),
+        ("metrics.jsonl", b'{"step": 0}\n[1]\n', "metrics.jsonl is corrupt (line 2: expected an object with an integer \"step\")"),
+        ("metrics.jsonl", b'{"step": 0, "eval": {"em": "high"}}\n', 'metrics.jsonl is corrupt (line 1: an evaluation should have a numeric "em" and "f1")'),
+        ("summary.json", b"{garbage", "summary.json is corrupt ("),
+        ("summary.json", b'{"steps": "4"}', 'summary.json is corrupt ("steps" should be a step count'),
+        ("checkpoint-2/optimizer.pt", None, "checkpoint-2 is corrupt (optimizer.pt: not a complete torch file"),
+        ("checkpoint-2/scheduler.pt", None, "checkpoint-2 is corrupt (scheduler.pt: not a complete torch file"),
+        ("checkpoint-2/rng_state.pth", None, "checkpoint-2 is corrupt (rng_state.pth: not a complete torch file"),
+        ("checkpoint-2/trainer_state.json", b"garbage", "checkpoint-2 is corrupt (trainer_state.json: "),
+        ("warm_start/adapter_model.safetensors", b"\xff" * 10, "warm start"),
+    ],
+)
+def test_resume_reports_a_damaged_run_file_before_loading_the_model(tmp_path, monkeypatch, name, content, message):
+    import agent_r1.trainer.train as train_module
+
+    monkeypatch.setattr(train_module, "_load", lambda *a, **k: pytest.fail("the model was loaded"))
+    out = write_run(tmp_path / "run", warm_start=4)
+    (out / "warm_start").mkdir()
+    (out / "warm_start" / "adapter_model.safetensors").write_bytes((out / "checkpoint-2" / "adapter_model.safetensors").read_bytes())
+    if content is None:
+        cut_short(out / name)
+    else:
+        (out / name).write_bytes(content)
+    with pytest.raises(SystemExit) as excinfo:
+        main(resume(out))
+    text = str(excinfo.value)
+    assert text.startswith("error: ") and message in text and "\n" not in text
+    assert str(out / name.split("/")[0]) in text  # names the file (or its checkpoint folder)
 
 
 @pytest.mark.slow

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import gymnasium as gym
 
+from agent_r1.trainer.cli_args import (checksum, names_list, non_negative_float, non_negative_int, output_dir,
+                                       output_file, positive_int)
+
 
 def _parse_env_kwargs(pairs: list[str]) -> dict:
     kwargs = {}
@@ -21,7 +24,17 @@ def _parse_env_kwargs(pairs: list[str]) -> dict:
             kwargs[key] = json.loads(value)
         except json.JSONDecodeError:
             kwargs[key] = value  # a bare string
+        except (ValueError, RecursionError):  # JSON, but an integer too long for Python or nesting too deep
+            raise SystemExit(f"error: --env-arg {key}: the value is JSON that cannot be read ({len(value)} characters)") from None
     return kwargs
+
+
+def _check_env(env_id: str, env_kwargs: dict) -> None:
+    """Makes the env once: an argument it does not take or a missing data file is one line now, not a traceback later."""
+    try:
+        gym.make(env_id, **env_kwargs).close()
+    except (FileNotFoundError, ValueError, TypeError) as exc:
+        raise SystemExit(f"error: {env_id}: {exc}") from None
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -32,26 +45,50 @@ def cmd_eval(args: argparse.Namespace) -> int:
         known = ", ".join(sorted(i for i in gym.registry if i.startswith("AgentR1/")))
         raise SystemExit(f"error: unknown env {args.env!r}; registered: {known}")
     env_kwargs = _parse_env_kwargs(args.env_arg)
+    _check_env(args.env, env_kwargs)
     try:
         results = _evaluate_all(args, env_kwargs)
     except (FileNotFoundError, ValueError) as exc:  # missing data, a corrupt file, a bad env argument
         raise SystemExit(f"error: {exc}") from None
     print(format_table(results))
     if args.output:
-        output = Path(args.output)
-        output.parent.mkdir(parents=True, exist_ok=True)
         payload = results[0] if len(results) == 1 else {"results": results}
-        output.write_text(json.dumps(payload, indent=1, default=str))
-        print(f"wrote {output}")
+        try:
+            args.output.parent.mkdir(parents=True, exist_ok=True)
+            args.output.write_text(json.dumps(payload, indent=1, default=str))
+        except OSError as exc:  # checked at the start, but the disk can fill or the folder change meanwhile
+            raise SystemExit(f"error: cannot write {args.output}: {exc}") from None
+        print(f"wrote {args.output}")
     return 0
+
+
+EVAL_POLICIES = ("oracle, random, smollm2-135m-instruct (the embedded default model), a model directory, "
+                 "a run folder of `agent-r1 train`, or hf:HUB_ID (a Hugging Face hub model, e.g. hf:Qwen/Qwen2.5-3B-Instruct)")
+
+
+def _check_policies(names: list[str]) -> None:
+    """Every name is known, checked offline before any runs: a typo fails now, with the choices,
+    instead of being taken for a hub id and costing a minute of network retries."""
+    from agent_r1.benchmarks.policies import POLICIES
+    from agent_r1.trainer.models import ModelNotFoundError, check_model
+
+    for name in names:
+        if name in POLICIES:
+            continue
+        try:
+            check_model(name)
+        except ModelNotFoundError as exc:
+            raise SystemExit(f"error: unknown policy {name!r}: {exc}. Known policies: {EVAL_POLICIES}") from None
 
 
 def _evaluate_all(args: argparse.Namespace, env_kwargs: dict) -> list[dict]:
     from agent_r1.benchmarks.evaluate import evaluate, evaluate_model
     from agent_r1.benchmarks.policies import POLICIES, make_policy
 
+    names = names_list(args.policy, "--policy")
+    _check_policies(names)
     results = []
-    for name in args.policy.split(","):
+    for name in names:
         if name in POLICIES:
             results.append(evaluate(args.env, make_policy(name), args.episodes, seed=args.seed, env_kwargs=env_kwargs,
                                     progress=not args.quiet))
@@ -76,9 +113,9 @@ def cmd_data_download(args: argparse.Namespace) -> int:
     splits = ["dev", "train"] if args.split == "all" else [args.split]
     for split in splits:
         try:
-            path = download(args.dataset, split, root=Path(args.root) if args.root else None, url=args.url,
-                            checksum=args.checksum, progress=not args.quiet)
-        except (DownloadError, ValueError) as exc:
+            path = download(args.dataset, split, root=args.root, url=args.url, checksum=args.checksum,
+                            progress=not args.quiet)
+        except (DownloadError, ValueError, OSError) as exc:  # OSError: the cache folder cannot be written
             raise SystemExit(f"error: {exc}") from None
         print(f"{args.dataset} {split}: {path}")
     if not args.root:
@@ -120,25 +157,27 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if not args.out:
         raise SystemExit("error: bench needs --out DIR (or --compare A B)")
     import agent_r1.envs  # noqa: F401
-    from agent_r1.benchmarks.agents import EndpointError, make_agent
+    from agent_r1.benchmarks.agents import EndpointError, check_agent, make_agent
     from agent_r1.benchmarks.harness import paper_table, run_bench
+    from agent_r1.envs.datasets import SETTINGS
 
-    envs = [e for e in args.envs.split(",") if e]
+    if args.setting is not None and args.setting not in SETTINGS:
+        raise SystemExit(f"error: --setting must be one of {', '.join(SETTINGS)}, got {args.setting!r}")
+    envs = names_list(args.envs, "--envs")
+    policies = names_list(args.policies, "--policies")
     unknown = [e for e in envs if e not in gym.registry]
     if unknown:
         raise SystemExit(f"error: unknown env(s) {', '.join(unknown)}")
     env_kwargs = _bench_env_kwargs(args, envs)
     for env in envs:  # a missing dataset file fails now, not after the first policy has run
-        try:
-            gym.make(env, **env_kwargs[env]).close()
-        except (FileNotFoundError, ValueError, TypeError) as exc:
-            raise SystemExit(f"error: {env}: {exc}") from None
+        _check_env(env, env_kwargs[env])
     from agent_r1.trainer.models import ModelNotFoundError
 
     try:
-        agents = [make_agent(spec, backend=args.backend, max_tokens_per_turn=args.max_tokens_per_turn)
-                  for spec in args.policies.split(",") if spec]
-        summary = run_bench(agents, envs, Path(args.out), limit=args.limit, seed=args.seed, env_kwargs=env_kwargs,
+        for spec in policies:  # every spelling is checked, offline, before the first model loads
+            check_agent(spec)
+        agents = [make_agent(spec, backend=args.backend, max_tokens_per_turn=args.max_tokens_per_turn) for spec in policies]
+        summary = run_bench(agents, envs, args.out, limit=args.limit, seed=args.seed, env_kwargs=env_kwargs,
                             batch_size=args.batch_size, progress=not args.quiet, include_paper=args.paper)
     except (ValueError, ModelNotFoundError) as exc:
         raise SystemExit(f"error: {exc}") from None
@@ -151,7 +190,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 TRAIN_HELP = {
     "env": "a registered environment id",
-    "model": "hub id, local directory, or smollm2-135m-instruct (the embedded default)",
+    "model": "smollm2-135m-instruct (the embedded default), a local directory, or hf:HUB_ID (a Hugging Face hub model)",
     "algo": "grpo, ppo, rloo, reinforce_pp, reinforce_pp_baseline or turn_level",
     "reward_preset": "outcome (final answer F1) or process (plus per-step rewards)",
     "warm_start": "oracle episodes of supervised warm start before RL (0: none)",
@@ -192,13 +231,17 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if config.env not in gym.registry:
         raise SystemExit(f"error: unknown env {config.env!r}")
+    try:
+        output_dir(config.output_dir)
+    except argparse.ArgumentTypeError as exc:
+        raise SystemExit(f"error: --output-dir: {exc}") from None
     from agent_r1.trainer.checkpoints import CorruptCheckpointError
     from agent_r1.trainer.models import ModelNotFoundError
-    from agent_r1.trainer.train import RunExistsError, train
+    from agent_r1.trainer.train import EnvArgumentError, RunExistsError, train
 
     try:
         summary = train(config, resume=args.resume)
-    except (RunExistsError, CorruptCheckpointError, ModelNotFoundError, FileNotFoundError) as exc:
+    except (RunExistsError, CorruptCheckpointError, ModelNotFoundError, FileNotFoundError, EnvArgumentError) as exc:
         raise SystemExit(f"error: {exc}") from None
     print(f"{summary['algo']} on {summary['env']}, {summary['steps']} steps: held-out EM "
           f"{summary['em_before']:.3f} -> {summary['em_after']:.3f} ({summary['em_after'] - summary['em_before']:+.3f}), "
@@ -216,24 +259,26 @@ def build_parser() -> argparse.ArgumentParser:
     ev = commands.add_parser("eval", help="run a policy on an environment and report EM, F1 and more")
     ev.add_argument("--env", default="AgentR1/SynthHop-v0", help="a registered environment id (default: %(default)s)")
     ev.add_argument("--policy", default="oracle",
-                    help="oracle, random, a model (hub id, directory, smollm2-135m-instruct, or a run folder of "
-                         "`agent-r1 train`), or several separated by commas")
-    ev.add_argument("--episodes", type=int, default=100)
-    ev.add_argument("--seed", type=int, default=0, help="seed of the first episode; episode i uses seed + i")
+                    help="oracle, random, a model (smollm2-135m-instruct, a model directory, a run folder of "
+                         "`agent-r1 train`, or hf:HUB_ID for a Hugging Face hub model, e.g. hf:Qwen/Qwen2.5-3B-Instruct; "
+                         "any other name fails at once), or several separated by commas")
+    ev.add_argument("--episodes", type=positive_int, default=100)
+    ev.add_argument("--seed", type=non_negative_int, default=0, help="seed of the first episode; episode i uses seed + i")
     ev.add_argument("--env-arg", action="append", default=[], metavar="KEY=VALUE",
                     help="keyword argument of the env, VALUE parsed as JSON where it can be (repeatable)")
-    ev.add_argument("--output", help="write the summary and every episode (with its transcript) to this JSON file")
+    ev.add_argument("--output", type=output_file,
+                    help="write the summary and every episode (with its transcript) to this JSON file")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     model = ev.add_argument_group("model policies")
     model.add_argument("--backend", choices=["transformers", "vllm"], default="transformers")
-    model.add_argument("--batch-size", type=int, default=16, help="episodes generated together")
+    model.add_argument("--batch-size", type=positive_int, default=16, help="episodes generated together")
     model.add_argument("--continuous", action="store_true",
                        help="continuous batching: an episode's next turn joins the batch as soon as its env answers")
-    model.add_argument("--temperature", type=float, default=0.0, help="0 samples greedily (default)")
+    model.add_argument("--temperature", type=non_negative_float, default=0.0, help="0 samples greedily (default)")
     model.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
                        help="the weights' precision; bfloat16 generates about twice as fast on a CPU with AVX-512 BF16")
-    model.add_argument("--max-tokens-per-turn", type=int, default=128)
-    model.add_argument("--max-total-tokens", type=int, default=2048)
+    model.add_argument("--max-tokens-per-turn", type=positive_int, default=128)
+    model.add_argument("--max-total-tokens", type=positive_int, default=2048)
     ev.set_defaults(func=cmd_eval)
 
     tr = commands.add_parser("train", help="train an agent with RL (optionally after a supervised warm start)")
@@ -246,17 +291,20 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--envs", default=",".join(DATASET_ENVS), help="comma-separated env ids (default: the three datasets)")
     be.add_argument("--policies", default="oracle,random,naive-rag,base-tool-call",
                     help="comma-separated: oracle, random, naive-rag[:MODEL], base-tool-call[:MODEL], "
-                         "agent:MODEL_OR_RUN, openai:MODEL@URL (key from $OPENAI_API_KEY)")
+                         "agent:MODEL_OR_RUN (MODEL: smollm2-135m-instruct, a directory, or hf:HUB_ID), "
+                         "openai:MODEL@URL (key from $OPENAI_API_KEY; a request gets 60 s and 3 retries, so a dead "
+                         "endpoint stops the bench after at most about 4 min; redirects are refused; a malformed "
+                         "reply fails its episode alone)")
     be.add_argument("--setting", help="search setting of the dataset envs: pooled, distractor, corpus, remote")
-    be.add_argument("--limit", type=int, default=100, help="episodes per env (questions 0..limit-1)")
-    be.add_argument("--seed", type=int, default=0, help="first episode index")
-    be.add_argument("--out", help="the results folder; running again on it resumes")
+    be.add_argument("--limit", type=positive_int, default=100, help="episodes per env (questions 0..limit-1)")
+    be.add_argument("--seed", type=non_negative_int, default=0, help="first episode index")
+    be.add_argument("--out", type=output_dir, help="the results folder; running again on it resumes")
     be.add_argument("--data-path", action="append", default=[], metavar="ENV=PATH",
                     help="a dataset file for one env, e.g. HotpotQA=dev.json (repeatable)")
     be.add_argument("--env-arg", action="append", default=[], metavar="KEY=VALUE", help="keyword argument of every env")
-    be.add_argument("--batch-size", type=int, default=16)
+    be.add_argument("--batch-size", type=positive_int, default=16)
     be.add_argument("--backend", choices=["transformers", "vllm"], default="transformers")
-    be.add_argument("--max-tokens-per-turn", type=int, default=128)
+    be.add_argument("--max-tokens-per-turn", type=positive_int, default=128)
     be.add_argument("--paper", action="store_true", help="add the published Agent-R1 rows to the table (labelled)")
     be.add_argument("--compare", nargs=2, metavar=("A", "B"), help="show two results folders side by side")
     be.add_argument("--metric", default="em", help="metric of --compare (default: em)")
@@ -267,9 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
     dl = data.add_parser("download", help="fetch an official dataset file into the cache ($AGENT_R1_DATA)")
     dl.add_argument("dataset", choices=["hotpotqa", "2wikimultihopqa", "musique"])
     dl.add_argument("--split", choices=["dev", "train", "all"], default="dev")
-    dl.add_argument("--root", help="the cache folder (default: $AGENT_R1_DATA or ~/.cache/agent_r1)")
+    dl.add_argument("--root", type=output_dir, help="the cache folder (default: $AGENT_R1_DATA or ~/.cache/agent_r1)")
     dl.add_argument("--url", help="download from this address instead (a mirror)")
-    dl.add_argument("--checksum", help="expected ALGORITHM:HEX of the download, e.g. sha256:...")
+    dl.add_argument("--checksum", type=checksum, help="expected ALGORITHM:HEX of the download, e.g. sha256:...")
     dl.add_argument("--quiet", action="store_true", help="no progress bar")
     dl.set_defaults(func=cmd_data_download)
     return parser

@@ -26,7 +26,8 @@ from transformers import TrainerCallback
 
 import agent_r1.envs  # noqa: F401  (registers the ids)
 from agent_r1.trainer.agent_trainer import AgentTrainer, PPOSettings
-from agent_r1.trainer.checkpoints import latest_checkpoint, save_atomically
+from agent_r1.trainer.checkpoints import (CorruptCheckpointError, check_metrics_log, latest_checkpoint, read_json_object,
+                                          safetensors_problem, save_atomically)
 from agent_r1.trainer.models import LoraSpec, load_model, resolve_model
 from agent_r1.trainer.rollout import RolloutConfig
 from agent_r1.trainer.run_log import MetricsLog, plot_curve
@@ -38,6 +39,11 @@ logger = logging.getLogger(__name__)
 
 class RunExistsError(FileExistsError):
     """The output folder already holds a run and --resume was not given."""
+
+
+class EnvArgumentError(ValueError):
+    """The run's env cannot be made from its settings (an argument it does not take, a bad value, missing data):
+    found before the model loads rather than at the first rollout."""
 
 
 class _EvalAndLog(TrainerCallback):
@@ -150,23 +156,21 @@ def train(config: TrainConfig, *, resume: bool = False, initial_eval: dict[str, 
     `initial_eval` is the held-out evaluation of the starting weights when the caller has it
     already (runs sharing one warm start), so it is not repeated."""
     out = Path(config.output_dir)
-    resolve_model(config.model)  # a missing model fails before the run folder is made
     saved = out / "train_config.json"
     checkpoint = None
+    # Everything a resume reads is checked first: a damaged file is one clear error, not a traceback after the model loads.
     if resume:
-        if not saved.exists():
-            raise FileNotFoundError(f"nothing to resume: {out} holds no train_config.json")
-        previous = TrainConfig.from_dict(json.loads(saved.read_text()))
-        if asdict(previous) | {"max_steps": config.max_steps} != asdict(config) | {"max_steps": config.max_steps}:
-            logger.warning("--resume continues the run as it was configured in %s (only max_steps may change)", saved)
-        config = TrainConfig.from_dict(asdict(previous) | {"max_steps": config.max_steps})
-        finished = out / "summary.json"
-        if finished.exists() and json.loads(finished.read_text())["steps"] >= config.max_steps:
-            logger.info("%s finished already; its summary is in %s", out, finished)
-            return json.loads(finished.read_text())
+        config = _resumed_config(config, saved)
+        finished = _finished_summary(out / "summary.json", config.max_steps)
+        if finished is not None:
+            return finished
+        check_metrics_log(out / "metrics.jsonl")
         checkpoint = latest_checkpoint(out)
     elif out.exists() and (saved.exists() or latest_checkpoint(out)):
         raise RunExistsError(f"{out} already holds a run: pass --resume to continue it, or choose another --output-dir")
+    _check_warm_start(config, out / "warm_start")
+    _check_env(config)
+    resolve_model(config.model)  # a missing model fails before the run folder is made
     out.mkdir(parents=True, exist_ok=True)
     saved.write_text(config.to_json())
     shutil.rmtree(out / ".staging", ignore_errors=True)
@@ -211,6 +215,58 @@ def train(config: TrainConfig, *, resume: bool = False, initial_eval: dict[str, 
     run.trainer.engine.close()
     run.trainer.eval_engine.close()
     return summary
+
+
+def _resumed_config(config: TrainConfig, saved: Path) -> TrainConfig:
+    """The run's own settings, read back; only max_steps may change on resume."""
+    if not saved.exists():
+        raise FileNotFoundError(f"nothing to resume: {saved.parent} holds no train_config.json")
+    remedy = "restore it, or start a new run in another --output-dir"
+    try:
+        previous = TrainConfig.from_dict(read_json_object(saved, remedy), source=str(saved))
+    except ValueError as exc:
+        raise CorruptCheckpointError(f"{saved} is corrupt ({exc}); {remedy}") from None
+    if asdict(previous) | {"max_steps": config.max_steps} != asdict(config) | {"max_steps": config.max_steps}:
+        logger.warning("--resume continues the run as it was configured in %s (only max_steps may change)", saved)
+    return TrainConfig.from_dict(asdict(previous) | {"max_steps": config.max_steps})
+
+
+def _finished_summary(path: Path, max_steps: int) -> dict[str, Any] | None:
+    """The summary of a run that has already reached max_steps, else None."""
+    if not path.exists():
+        return None
+    remedy = "delete it to finish the run again"
+    summary = read_json_object(path, remedy)
+    steps = summary.get("steps")
+    if not isinstance(steps, int) or isinstance(steps, bool):
+        raise CorruptCheckpointError(f"{path} is corrupt (\"steps\" should be a step count, got {steps!r}); {remedy}")
+    if steps < max_steps:
+        return None
+    logger.info("%s finished already; its summary is in %s", path.parent, path)
+    return summary
+
+
+def _check_warm_start(config: TrainConfig, stage: Path) -> None:
+    """The warm start a run reuses (see _load) has readable weights."""
+    if not (config.warm_start and stage.exists()):
+        return
+    weights = sorted(stage.glob("*.safetensors"))
+    problems = [f"{w.name}: {problem}" for w in weights if (problem := safetensors_problem(w))]
+    if not weights:
+        problems = ["no weights"]
+    if problems:
+        raise CorruptCheckpointError(f"the warm start {stage} is corrupt ({problems[0]}); delete it to redo the warm start")
+
+
+def _check_env(config: TrainConfig) -> None:
+    """Makes the env once, as the rollouts will (the dataset envs cache what they load, so it is not wasted)."""
+    import gymnasium as gym
+
+    try:
+        gym.make(config.env, **_env_kwargs(config)).close()
+    except (TypeError, ValueError, FileNotFoundError, gym.error.Error) as exc:
+        raise EnvArgumentError(f"{config.env} cannot be made with env_kwargs {config.env_kwargs} "
+                               f"and reward preset {config.reward_preset!r}: {exc}") from None
 
 
 def _save_final(trainer: AgentTrainer, directory: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import tomllib
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
@@ -54,9 +55,15 @@ class TrainConfig:
         if self.algo not in ALGORITHMS:
             problems.append(f"algo must be one of {', '.join(ALGORITHMS)}, got {self.algo!r}")
         for name in ("max_steps", "groups_per_step", "group_size", "micro_batch_size", "eval_episodes",
-                     "max_tokens_per_turn", "max_total_tokens", "save_every", "lora_r"):
+                     "max_tokens_per_turn", "max_total_tokens", "save_every", "lora_r", "lora_alpha",
+                     "warm_start_epochs", "max_turns"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
+        # Seeds: numpy refuses negative ones, and a negative episode seed would reach the env.
+        for name in ("warm_start", "eval_every", "eval_seed", "train_seed", "seed", "save_total_limit"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be 0 or more, got {getattr(self, name)}")
+        problems += self._float_problems()
         if self.group_size < 2 and self.algo in ("grpo", "rloo", "turn_level", "reinforce_pp_baseline"):
             problems.append(f"{self.algo} compares episodes within a group: group_size must be at least 2")
         if self.episodes_per_step % self.micro_batch_size:
@@ -66,6 +73,20 @@ class TrainConfig:
             problems.append("micro_batch_size and group_size must divide one another")
         if problems:
             raise ValueError("bad training config: " + "; ".join(problems))
+
+    def _float_problems(self) -> list[str]:
+        # NaN and infinities first: NaN passes every `x < 0` test.
+        infinite = [name for name in _FLOATS if not math.isfinite(getattr(self, name))]
+        problems = [f"{name} must be a finite number, got {getattr(self, name)}" for name in infinite]
+        for name in ("learning_rate", "warm_start_learning_rate", "temperature", "epsilon"):
+            if name not in infinite and not getattr(self, name) > 0:
+                problems.append(f"{name} must be above 0, got {getattr(self, name)}")
+        for name in ("beta", "value_coef", "value_clip"):
+            if name not in infinite and not getattr(self, name) >= 0:
+                problems.append(f"{name} must be 0 or more, got {getattr(self, name)}")
+        if "gae_lambda" not in infinite and not 0 <= self.gae_lambda <= 1:
+            problems.append(f"gae_lambda must be between 0 and 1, got {self.gae_lambda}")
+        return problems
 
     @property
     def episodes_per_step(self) -> int:
@@ -102,6 +123,10 @@ class TrainConfig:
             if not ok:
                 raise ValueError(f"{source}: {name} must be a {expected.__name__}, got {value!r}")
         return cls(**data)
+
+
+_FLOATS = ("learning_rate", "warm_start_learning_rate", "temperature", "beta", "epsilon", "value_coef", "value_clip",
+           "gae_lambda")
 
 
 def field_defaults() -> dict[str, Any]:

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from agent_r1.envs.datasets.download import data_home
+from agent_r1.envs.datasets.formats import decode_json, kind
 from agent_r1.envs.datasets.records import DatasetFormatError
 from agent_r1.tools.bm25 import BM25Index
 from agent_r1.tools.retriever import BM25Retriever, Passage, passage_from_contents
@@ -20,23 +21,39 @@ def load_passages(path: str | Path) -> list[Passage]:
     """JSON Lines of {"id", "contents": "\\"Title\\"\\ntext"} (the DPR/Search-R1/FlashRAG dumps) or {"title", "text"}."""
     path = Path(path)
     passages = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DatasetFormatError(f"{path}: line {number} is not JSON ({exc.msg})") from None
-            if isinstance(row, dict) and isinstance(row.get("contents"), str):
-                passages.append(passage_from_contents(str(row.get("id", number - 1)), row["contents"]))
-            elif isinstance(row, dict) and isinstance(row.get("text"), str):
-                passages.append(Passage(str(row.get("id", number - 1)), str(row.get("title", "")), row["text"]))
-            else:
-                raise DatasetFormatError(f'{path}: line {number} should be {{"id", "contents"}} or {{"title", "text"}}')
+    with open(path, "rb") as f:  # decoded line by line, so that a bad byte is reported with its line
+        for number, raw in enumerate(f, start=1):
+            line = _decode_line(path, number, raw)
+            if line.strip():
+                passages.append(_passage(path, number, line))
     if not passages:
         raise DatasetFormatError(f"{path}: no passages")
     return passages
+
+
+def _decode_line(path: Path, number: int, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8-sig" if number == 1 else "utf-8")  # -sig: a byte-order mark is not part of the JSON
+    except UnicodeDecodeError as exc:
+        raise DatasetFormatError(f"{path}: line {number} is not UTF-8 text ({exc.reason} at byte {exc.start} of the line)") from None
+
+
+def _passage(path: Path, number: int, line: str) -> Passage:
+    try:
+        row = decode_json(line)
+    except json.JSONDecodeError as exc:
+        raise DatasetFormatError(f"{path}: line {number} is not JSON ({exc.msg})") from None
+    if not isinstance(row, dict) or not (isinstance(row.get("contents"), str) or isinstance(row.get("text"), str)):
+        raise DatasetFormatError(f'{path}: line {number} should be {{"id", "contents"}} or {{"title", "text"}}')
+    passage_id, title = row.get("id"), row.get("title")  # null counts as absent
+    for field, value, ok in (("id", passage_id, isinstance(passage_id, (str, int)) and not isinstance(passage_id, bool)),
+                             ("title", title, isinstance(title, str))):
+        if value is not None and not ok:
+            raise DatasetFormatError(f"{path}: line {number}: field {field!r} should be a string, got {kind(value)}")
+    passage_id = str(number - 1 if passage_id is None else passage_id)
+    if isinstance(row.get("contents"), str):
+        return passage_from_contents(passage_id, row["contents"])
+    return Passage(passage_id, title or "", row["text"])
 
 
 def _cache_key(path: Path) -> str:

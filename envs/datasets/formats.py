@@ -2,12 +2,15 @@
 
 Each accepts a JSON array (the official HotpotQA and 2Wiki files) or JSON Lines
 (the official MuSiQue files, and samples), validates the fields it needs, and
-reports a bad file with the file, the record and what was expected.
+reports a bad file with the file, the record and what was expected. Whatever
+the bytes, a loader raises DatasetFormatError, never a parser's own error.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -15,53 +18,161 @@ from agent_r1.envs.datasets.records import DatasetFormatError, QARecord, make_pa
 from agent_r1.tools.retriever import Passage
 
 
-def read_json_records(path: str | Path) -> list[Any]:
-    """The records of a JSON array or JSON Lines file."""
-    path = Path(path)
+class OversizedInt:
+    """An integer literal longer than Python converts (sys.get_int_max_str_digits()).
+
+    json would raise a bare ValueError on it; kept as this marker instead, it is
+    harmless in a field no loader reads and fails by name in one that is checked."""
+
+    __slots__ = ("digits",)
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+    def __repr__(self) -> str:
+        return f"an integer of {self.digits} digits"
+
+
+# 0 (no limit) before Python 3.10.7, which added the limit.
+_INT_DIGITS_LIMIT = getattr(sys, "get_int_max_str_digits", lambda: 0)
+
+
+def _parse_int(text: str) -> int | OversizedInt:
+    digits = len(text) - text.startswith("-")
+    limit = _INT_DIGITS_LIMIT()
+    return OversizedInt(digits) if limit and digits > limit else int(text)
+
+
+_DECODER = json.JSONDecoder(parse_int=_parse_int)
+_WHITESPACE = re.compile(r"[ \t\n\r]*")  # JSON's own, narrower than str.isspace
+
+
+def kind(value: Any) -> str:
+    """A value's JSON-ish type, for messages."""
+    return repr(value) if isinstance(value, OversizedInt) else type(value).__name__
+
+
+def json_value(text: str, pos: int = 0) -> tuple[Any, int]:
+    """One JSON value starting at `pos` and the offset after it.
+
+    Nesting deeper than the interpreter can recurse (a file of 100,000 `[`) comes
+    back as a JSONDecodeError, so that every caller has one error to report."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return _DECODER.raw_decode(text, pos)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", text, pos) from None
+
+
+def decode_json(text: str) -> Any:
+    """json.loads with json_value's guarantees."""
+    value, end = json_value(text, _WHITESPACE.match(text).end())
+    end = _WHITESPACE.match(text, end).end()
+    if end != len(text):
+        raise json.JSONDecodeError("Extra data", text, end)
+    return value
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")  # -sig: a leading byte-order mark is not part of the JSON
     except UnicodeDecodeError as exc:
         raise DatasetFormatError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    stripped = text.lstrip()
-    if not stripped:
-        raise DatasetFormatError(f"{path}: the file is empty")
-    if stripped[0] == "[":
-        try:
-            records = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DatasetFormatError(f"{path}: broken JSON array at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
-        return records
-    records = []
-    for number, line in enumerate(text.splitlines(), start=1):
+
+
+def _array_records(path: Path, text: str, start: int) -> list[tuple[int | None, Any]]:
+    """The items of the JSON array at `start`, parsed one at a time so that an error names its record."""
+    records: list[tuple[int | None, Any]] = []
+    pos = _WHITESPACE.match(text, start + 1).end()
+    closed = text.startswith("]", pos)
+    try:
+        while not closed:
+            value, pos = json_value(text, pos)
+            records.append((None, value))
+            pos = _WHITESPACE.match(text, pos).end()
+            closed = text.startswith("]", pos)
+            if not closed:
+                if not text.startswith(",", pos):
+                    raise json.JSONDecodeError("Expecting ',' delimiter", text, pos)
+                pos = _WHITESPACE.match(text, pos + 1).end()
+        end = _WHITESPACE.match(text, pos + 1).end()
+        if end != len(text):
+            raise json.JSONDecodeError("Extra data after the array", text, end)
+    except json.JSONDecodeError as exc:
+        where = f" (record {len(records)})" if not closed else ""
+        raise DatasetFormatError(f"{path}: broken JSON array at line {exc.lineno}, column {exc.colno}{where}: {exc.msg}") from None
+    return records
+
+
+def _line_records(path: Path, text: str) -> list[tuple[int | None, Any]]:
+    records: list[tuple[int | None, Any]] = []
+    # Split at "\n" only: str.splitlines also breaks at U+2028 and others, which JSON strings may hold raw.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
+            records.append((number, decode_json(line)))
         except json.JSONDecodeError as exc:
             raise DatasetFormatError(f"{path}: line {number} is not a JSON object ({exc.msg}); expected JSON Lines or a JSON array") from None
     return records
 
 
+def read_numbered_records(path: str | Path) -> list[tuple[int | None, Any]]:
+    """(line number, record) for each record of a JSON Lines file; (None, record) for a JSON array."""
+    path = Path(path)
+    text = _read_text(path)
+    if not text.strip():
+        raise DatasetFormatError(f"{path}: the file is empty")
+    start = _WHITESPACE.match(text).end()
+    if text.startswith("[", start):
+        return _array_records(path, text, start)
+    return _line_records(path, text)
+
+
+def read_json_records(path: str | Path) -> list[Any]:
+    """The records of a JSON array or JSON Lines file."""
+    return [record for _, record in read_numbered_records(path)]
+
+
 class _Record:
     """Field access on one raw record with errors that say where and what."""
 
-    def __init__(self, path: Path, index: int, raw: Any, id_field: str) -> None:
-        self.path, self.index, self.raw = path, index, raw
+    def __init__(self, path: Path, index: int, raw: Any, id_field: str, line: int | None = None) -> None:
+        self.path, self.index, self.raw, self.line = path, index, raw, line
+        self.id, self.has_id = "?", False
         if not isinstance(raw, dict):
-            self.fail(f"expected a JSON object, got {type(raw).__name__}")
-        self.id = str(raw.get(id_field, f"#{index}"))
+            self.fail(f"expected a JSON object, got {kind(raw)}")
+        self.has_id = raw.get(id_field) is not None
+        if not self.has_id:
+            self.id = f"#{index}"
+        elif _is_int(raw[id_field]) or isinstance(raw[id_field], str):
+            self.id = str(raw[id_field])
+        else:
+            self.fail(f"field {id_field!r} should be a string, got {kind(raw[id_field])}")
+
+    @property
+    def position(self) -> str:
+        return f"record {self.index}" + (f" (line {self.line})" if self.line is not None else "")
 
     def fail(self, problem: str):
-        raise DatasetFormatError(f"{self.path}: record {self.index} (id {getattr(self, 'id', '?')}): {problem}")
+        line = f"line {self.line}, " if self.line is not None else ""
+        raise DatasetFormatError(f"{self.path}: record {self.index} ({line}id {self.id}): {problem}")
 
-    def get(self, field: str, kind: type | tuple[type, ...]) -> Any:
+    def get(self, field: str, expected: type | tuple[type, ...]) -> Any:
         if field not in self.raw:
             self.fail(f"missing field {field!r}")
         value = self.raw[field]
-        if not isinstance(value, kind):
-            names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
-            self.fail(f"field {field!r} should be {names}, got {type(value).__name__}")
+        if not isinstance(value, expected):
+            names = " or ".join(k.__name__ for k in (expected if isinstance(expected, tuple) else (expected,)))
+            self.fail(f"field {field!r} should be {names}, got {kind(value)}")
         return value
+
+    def optional(self, field: str, expected: type, default: Any) -> Any:
+        """A field that may be absent or null."""
+        return default if self.raw.get(field) is None else self.get(field, expected)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # JSON true is not an index
 
 
 def _titled_context(record: _Record) -> tuple[list[Passage], dict[str, Passage]]:
@@ -70,7 +181,7 @@ def _titled_context(record: _Record) -> tuple[list[Passage], dict[str, Passage]]
     for position, entry in enumerate(record.get("context", list)):
         if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str) and isinstance(entry[1], list)
                 and all(isinstance(s, str) for s in entry[1])):
-            record.fail(f"context[{position}] should be [title, [sentences]]")
+            record.fail(f"context[{position}] should be [title, [sentences]], got {_shape(entry)}")
         title, sentences = entry
         paragraph = make_paragraph(title, " ".join(s.strip() for s in sentences))
         paragraphs.append(paragraph)
@@ -78,11 +189,19 @@ def _titled_context(record: _Record) -> tuple[list[Passage], dict[str, Passage]]
     return paragraphs, by_title
 
 
+def _shape(value: Any) -> str:
+    """A short picture of a wrong value: its type, and for a list its items' types."""
+    if isinstance(value, list):
+        items = [_shape(v) if isinstance(v, list) else kind(v) for v in value[:4]]
+        return "[" + ", ".join(items + (["..."] if len(value) > 4 else [])) + "]"
+    return kind(value)
+
+
 def _supporting_by_title(record: _Record, by_title: dict[str, Passage]) -> tuple[Passage, ...]:
     titles = []
     for position, fact in enumerate(record.get("supporting_facts", list)):
-        if not (isinstance(fact, list) and len(fact) == 2 and isinstance(fact[0], str)):
-            record.fail(f"supporting_facts[{position}] should be [title, sentence_index]")
+        if not (isinstance(fact, list) and len(fact) == 2 and isinstance(fact[0], str) and _is_int(fact[1])):
+            record.fail(f"supporting_facts[{position}] should be [title, sentence_index], got {_shape(fact)}")
         if fact[0] not in by_title:
             record.fail(f"supporting fact title {fact[0]!r} is not in the context")
         if fact[0] not in titles:
@@ -99,21 +218,44 @@ def parse_hotpot_style(record: _Record) -> QARecord:
         answers=(record.get("answer", str),),
         paragraphs=tuple(paragraphs),
         supporting=_supporting_by_title(record, by_title),
-        type=str(record.raw.get("type", "")),
+        type=record.optional("type", str, ""),
     )
 
 
-def parse_musique(record: _Record) -> QARecord:
+def _musique_paragraphs(record: _Record) -> tuple[list[Passage], dict[int, tuple[Passage, bool]]]:
+    """The paragraphs, and by their `idx` (which the decomposition refers to) each with its is_supporting flag."""
     paragraphs, by_idx = [], {}
     for position, entry in enumerate(record.get("paragraphs", list)):
         if not (isinstance(entry, dict) and isinstance(entry.get("title"), str) and isinstance(entry.get("paragraph_text"), str)):
             record.fail(f"paragraphs[{position}] should have a string 'title' and 'paragraph_text'")
+        idx, flag = entry.get("idx", position), entry.get("is_supporting", False)
+        if not _is_int(idx):
+            record.fail(f"paragraphs[{position}].idx should be int, got {kind(idx)}")
+        if not isinstance(flag, bool):
+            record.fail(f"paragraphs[{position}].is_supporting should be true or false, got {kind(flag)}")
         paragraph = make_paragraph(entry["title"], entry["paragraph_text"])
         paragraphs.append(paragraph)
-        by_idx[entry.get("idx", position)] = (paragraph, bool(entry.get("is_supporting")))
+        by_idx[idx] = (paragraph, flag)
+    return paragraphs, by_idx
+
+
+def _decomposition_order(record: _Record) -> list[Any]:
+    """The paragraph idx of each hop, in order (None for a hop without one)."""
+    order = []
+    for position, step in enumerate(record.optional("question_decomposition", list, [])):
+        if not isinstance(step, dict):
+            record.fail(f"question_decomposition[{position}] should be an object, got {kind(step)}")
+        idx = step.get("paragraph_support_idx")
+        if idx is not None and not _is_int(idx):
+            record.fail(f"question_decomposition[{position}].paragraph_support_idx should be int, got {kind(idx)}")
+        order.append(idx)
+    return order
+
+
+def parse_musique(record: _Record) -> QARecord:
+    paragraphs, by_idx = _musique_paragraphs(record)
     # The decomposition gives the hop order; is_supporting is the fallback.
-    order = [step.get("paragraph_support_idx") for step in record.raw.get("question_decomposition", []) if isinstance(step, dict)]
-    supporting = [by_idx[i][0] for i in order if i in by_idx]
+    supporting = [by_idx[i][0] for i in _decomposition_order(record) if i in by_idx]
     supporting += [p for p, flag in by_idx.values() if flag and p not in supporting]
     aliases = record.raw.get("answer_aliases", [])
     if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
@@ -137,13 +279,21 @@ DATASETS: dict[str, tuple[str, Callable[[_Record], QARecord]]] = {
 
 
 def iter_records(dataset: str, path: str | Path) -> Iterator[QARecord]:
+    """The file's records, parsed; a question id seen twice is an error, since episodes and
+    benchmark results are keyed by it."""
     try:
         id_field, parse = DATASETS[dataset]
     except KeyError:
         raise ValueError(f"unknown dataset {dataset!r}; choose one of {sorted(DATASETS)}") from None
     path = Path(path)
-    for index, raw in enumerate(read_json_records(path)):
-        yield parse(_Record(path, index, raw, id_field))
+    seen: dict[str, str] = {}
+    for index, (line, raw) in enumerate(read_numbered_records(path)):
+        record = _Record(path, index, raw, id_field, line)
+        if record.has_id:
+            if record.id in seen:
+                raise DatasetFormatError(f"{path}: id {record.id!r} appears twice: {seen[record.id]} and {record.position}")
+            seen[record.id] = record.position
+        yield parse(record)
 
 
 def load_records(dataset: str, path: str | Path) -> list[QARecord]:
