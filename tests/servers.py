@@ -82,3 +82,23 @@ def retrieval_handler(search: Callable[[str, int], list[dict]], *, fail: bool = 
             self.wfile.write(body)
 
     return Handler
+
+
+def within(seconds, call):
+    """call(), failed as a test if it has not returned after `seconds`: a hung request must not hang the suite."""
+    box = []
+
+    def run():
+        try:
+            box.append(("value", call()))
+        except BaseException as exc:  # re-raised in the test's thread
+            box.append(("error", exc))
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert box, f"still running after {seconds} s"
+    kind, value = box[0]
+    if kind == "error":
+        raise value
+    return value

@@ -12,30 +12,10 @@ import pytest
 from agent_r1.benchmarks.agents import BadReply, EndpointAgent, EndpointError, read_reply
 from agent_r1.benchmarks.harness import read_episodes
 from agent_r1.trainer.cli import main
-from servers import serve
+from servers import serve, within
 
 KEY = "sk-test-do-not-leak"
 ANSWER = {"choices": [{"message": {"role": "assistant", "content": "<answer> unknown "}}], "usage": {"completion_tokens": 3}}
-
-
-def within(seconds, call):
-    """call(), failed as a test if it has not returned after `seconds`: a hung request must not hang the suite."""
-    box = []
-
-    def run():
-        try:
-            box.append(("value", call()))
-        except BaseException as exc:  # re-raised in the test's thread
-            box.append(("error", exc))
-
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    worker.join(seconds)
-    assert box, f"still running after {seconds} s"
-    kind, value = box[0]
-    if kind == "error":
-        raise value
-    return value
 
 
 def endpoint(answer):

@@ -1,8 +1,14 @@
+import threading
+import time
+import tracemalloc
+from http.server import BaseHTTPRequestHandler
+
 import pytest
 
 from agent_r1.tools import SearchTool
+from agent_r1.tools.http_post import MAX_RESPONSE_BYTES
 from agent_r1.tools.remote import RemoteRetriever, RetrievalServerError
-from servers import retrieval_handler, serve
+from servers import retrieval_handler, serve, within
 
 DOCS = [
     {"id": "11", "contents": '"Tarskmere"\nTarskmere is a city in Orvania.'},
@@ -48,14 +54,6 @@ def test_an_unreachable_server_becomes_an_error_observation():
 
 
 # ---- hostile servers: the timeout is a deadline for the whole search, the answer is capped ----
-
-import threading  # noqa: E402
-import time  # noqa: E402
-import tracemalloc  # noqa: E402
-from http.server import BaseHTTPRequestHandler  # noqa: E402
-
-from agent_r1.tools.http_post import MAX_RESPONSE_BYTES  # noqa: E402
-
 
 def hostile_handler(behaviour, stop: threading.Event):
     """A `POST /retrieve` that answers by `behaviour(handler, stop)`; a client gone away ends it quietly."""
@@ -114,26 +112,6 @@ def huge_declared_length(handler, stop):
 def slow_failure(handler, stop):
     stop.wait(0.4)
     handler.send_error(503)
-
-
-def within(seconds, call):
-    """call(), failed as a test if it has not returned after `seconds`: a hung search must not hang the suite."""
-    box = []
-
-    def run():
-        try:
-            box.append(("value", call()))
-        except BaseException as exc:  # re-raised in the test's thread
-            box.append(("error", exc))
-
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    worker.join(seconds)
-    assert box, f"still running after {seconds} s"
-    kind, value = box[0]
-    if kind == "error":
-        raise value
-    return value
 
 
 def hostile(behaviour):
