@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from agent_r1.envs.datasets.download import data_home
-from agent_r1.envs.datasets.formats import decode_json, kind
+from agent_r1.envs.datasets.json_files import decode_json, kind
 from agent_r1.envs.datasets.records import DatasetFormatError
 from agent_r1.tools.bm25 import BM25Index
 from agent_r1.tools.retriever import BM25Retriever, Passage, passage_from_contents
