@@ -57,6 +57,9 @@ def test_a_run_killed_with_sigkill_resumes_and_finishes(tiny_model_dir, tmp_path
     assert sorted(os.listdir(out / "warm_start")) == warm_start_files  # reused, not redone
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == 4
+    # SynthHop: a task per seed, from disjoint ranges; the warm start's 4 tasks and the 4 steps' 8, across the resume
+    assert len(summary["train_task_ids"]) == 4 + 4 * 2 and len(summary["eval_task_ids"]) == 2
+    assert set(summary["train_task_ids"]).isdisjoint(summary["eval_task_ids"])
     train_steps = [r["step"] for r in records(out) if "train" in r]
     assert train_steps == [1, 2, 3, 4]  # each logged once, none lost
     assert [r["step"] for r in records(out) if "eval" in r] == [0, 4]
@@ -86,6 +89,68 @@ def test_train_refuses_to_overwrite_a_run_and_reports_bad_input(tiny_model_dir, 
     with pytest.raises(SystemExit, match="no model directory"):
         main(["train", "--model", str(tmp_path / "nowhere"), "--output-dir", str(tmp_path / "z")])
     assert not (tmp_path / "z").exists()
+
+
+def question_ids(path):
+    from agent_r1.envs.datasets import load_records
+
+    return [r.id for r in load_records("hotpotqa", path)]
+
+
+@pytest.mark.slow
+def test_a_dataset_run_trains_on_the_training_file_and_evaluates_on_the_first_dev_questions(tiny_model_dir, tmp_path):
+    from conftest import shared_file
+
+    train_file, dev_file = shared_file("hotpotqa/train_100.json"), shared_file("hotpotqa/dev_distractor_500.jsonl")
+    out = tmp_path / "run"
+    main(["train", "--env", "AgentR1/HotpotQA-v0", "--model", str(tiny_model_dir), "--output-dir", str(out), *SMALL,
+          "--max-steps", "2", "--eval-episodes", "3", "--warm-start", "2",
+          "--env-arg", f"data_path={train_file}", "--eval-env-arg", f"data_path={dev_file}"])
+    summary = json.loads((out / "summary.json").read_text())
+    train_ids, eval_ids = summary["train_task_ids"], summary["eval_task_ids"]
+    assert eval_ids == question_ids(dev_file)[:3] and summary["eval_episodes"] == 3  # questions 0, 1, 2, in order
+    assert train_ids and set(train_ids) <= set(question_ids(train_file))
+    assert set(train_ids).isdisjoint(eval_ids)
+    assert [r["task_ids"]["eval"] for r in records(out) if "eval" in r.get("task_ids", {})] == [eval_ids, eval_ids]
+
+
+def test_a_dataset_run_whose_training_and_evaluation_share_a_file_is_refused_before_the_model_loads(tmp_path, monkeypatch):
+    from conftest import shared_file
+
+    import agent_r1.trainer.train as train_module
+
+    monkeypatch.setattr(train_module, "_load", lambda *a, **k: pytest.fail("the model was loaded"))
+    dev_file = shared_file("hotpotqa/dev_distractor_500.jsonl")
+    base = ["train", "--env", "AgentR1/HotpotQA-v0", "--model", str(tmp_path / "no-model"), "--output-dir", str(tmp_path / "run")]
+    for extra in (["--env-arg", f"data_path={dev_file}"],  # evaluation inherits the training file
+                  ["--env-arg", f"data_path={dev_file}", "--eval-env-arg", f"data_path={dev_file.parent / '.' / dev_file.name}"]):
+        with pytest.raises(SystemExit) as excinfo:
+            main([*base, *extra])
+        text = str(excinfo.value)
+        assert f"training and held-out evaluation would both read {dev_file.resolve()}, so they would share questions" in text
+        assert "--eval-env-arg data_path=" in text
+    assert not (tmp_path / "run").exists()
+
+
+def test_dataset_envs_train_on_the_training_split_and_evaluate_the_dev_split_by_index(tmp_path):
+    from conftest import shared_file
+
+    from agent_r1.trainer.splits import check_envs, eval_env_kwargs, train_env_kwargs
+    from agent_r1.trainer.train_config import TrainConfig
+
+    config = TrainConfig(env="AgentR1/HotpotQA-v0", eval_episodes=4, eval_seed=7)
+    assert train_env_kwargs(config) == {"reward": "outcome", "split": "train"}
+    assert eval_env_kwargs(config) == {"reward": "outcome", "split": "dev"}
+    train_file, dev_file = shared_file("hotpotqa/train_100.json"), shared_file("hotpotqa/dev_distractor_500.jsonl")
+    config = TrainConfig(env="AgentR1/HotpotQA-v0", env_kwargs={"data_path": str(train_file), "setting": "distractor"},
+                         eval_env_kwargs={"data_path": str(dev_file)}, eval_episodes=4, eval_seed=7)
+    held_out = check_envs(config)
+    assert held_out.options == ({"index": 0}, {"index": 1}, {"index": 2}, {"index": 3}) and held_out.seeds == (7, 8, 9, 10)
+    assert eval_env_kwargs(config)["setting"] == "distractor"  # the rest of env_kwargs holds for evaluation too
+    assert len(check_envs(TrainConfig(**{**config.__dict__, "eval_episodes": 10_000}))) == 500  # capped at the file
+    synthhop = check_envs(TrainConfig(eval_episodes=3, eval_seed=5))
+    assert synthhop.seeds == (5, 6, 7) and synthhop.options == (None, None, None)
+    assert train_env_kwargs(TrainConfig(env_kwargs={"hops": 1})) == {"reward": "outcome", "hops": 1}
 
 
 def write_checkpoint(folder, step):
@@ -185,6 +250,7 @@ def test_an_intact_run_folder_passes_the_resume_checks(tmp_path):
         ("metrics.jsonl", b'not json\n{"step": 1, "train": {}}\n', "metrics.jsonl is corrupt (line 1: "),
         ("metrics.jsonl", b'{"step": 0}\n[1]\n', "metrics.jsonl is corrupt (line 2: expected an object with an integer \"step\")"),
         ("metrics.jsonl", b'{"step": 0, "eval": {"em": "high"}}\n', 'metrics.jsonl is corrupt (line 1: an evaluation should have a numeric "em" and "f1")'),
+        ("metrics.jsonl", b'{"step": 1, "task_ids": {"train": [1, 2]}}\n', 'metrics.jsonl is corrupt (line 1: "task_ids" should map'),
         ("summary.json", b"{garbage", "summary.json is corrupt ("),
         ("summary.json", b'{"steps": "4"}', 'summary.json is corrupt ("steps" should be a step count'),
         ("checkpoint-2/optimizer.pt", None, "checkpoint-2 is corrupt (optimizer.pt: not a complete torch file"),
@@ -192,6 +258,7 @@ def test_an_intact_run_folder_passes_the_resume_checks(tmp_path):
         ("checkpoint-2/rng_state.pth", None, "checkpoint-2 is corrupt (rng_state.pth: not a complete torch file"),
         ("checkpoint-2/trainer_state.json", b"garbage", "checkpoint-2 is corrupt (trainer_state.json: "),
         ("warm_start/adapter_model.safetensors", b"\xff" * 10, "warm start"),
+        ("warm_start/task_ids.json", b'{"ids": 1}', "warm start"),
     ],
 )
 def test_resume_reports_a_damaged_run_file_before_loading_the_model(tmp_path, monkeypatch, name, content, message):

@@ -90,6 +90,7 @@ class AgentTrainer(GRPOTrainer):
         *,
         algo: str = "grpo",
         env_kwargs: dict[str, Any] | None = None,
+        eval_env_kwargs: dict[str, Any] | None = None,
         rollout: RolloutConfig = RolloutConfig(),
         ppo: PPOSettings = PPOSettings(),
         callbacks=None,
@@ -105,9 +106,12 @@ class AgentTrainer(GRPOTrainer):
             model.add_module("value_head", self.value_head)  # so that the optimiser and checkpoints include it
         self.generator = TransformersGenerator(model, tokenizer)
         self.engine = RolloutEngine(self.generator, tokenizer, env_id, env_kwargs=env_kwargs, config=rollout)
-        self.eval_engine = RolloutEngine(self.generator, tokenizer, env_id, env_kwargs=env_kwargs,
+        # Held-out evaluation may read other data than training (a dataset env's dev split): its own envs.
+        self.eval_engine = RolloutEngine(self.generator, tokenizer, env_id,
+                                         env_kwargs=env_kwargs if eval_env_kwargs is None else eval_env_kwargs,
                                          config=replace(rollout, temperature=0.0))
         self.trajectories: list[Trajectory] = []
+        self._trained_task_ids: set[str] = set()  # since the last take_task_ids()
         self._staging = False
         super().__init__(
             model=model,
@@ -129,6 +133,8 @@ class AgentTrainer(GRPOTrainer):
             raise RuntimeError(f"the batch does not hold whole groups of {size} equal seeds: {seeds}; make the "
                                "per-process batch a multiple of num_generations")
         self.trajectories = self._run([g[0] for g in groups], size, self.engine)
+        if self.model.training:
+            self._trained_task_ids.update(t.task_id for t in self.trajectories if t.task_id is not None)
         empty = [not t.response_ids for t in self.trajectories]
         # An episode that ended before its first token (a prompt over the token budget) still needs one
         # completion token for TRL; it is masked out.
@@ -141,26 +147,41 @@ class AgentTrainer(GRPOTrainer):
             "episode_return": [t.episode_return for t in self.trajectories],
         }
 
-    def _run(self, seeds: list[int], group_size: int, engine: RolloutEngine) -> list[Trajectory]:
+    def take_task_ids(self) -> list[str]:
+        """The task ids of the training episodes run since the last call, sorted (a run records them per step)."""
+        ids, self._trained_task_ids = sorted(self._trained_task_ids), set()
+        return ids
+
+    def _run(self, seeds: list[int], group_size: int, engine: RolloutEngine,
+             options: Sequence[dict | None] | None = None) -> list[Trajectory]:
         self.generator.reset_cache()  # the weights changed since the cache was filled
         was_training = self.model.training
         self.model.eval()
         try:
-            return engine.rollout(seeds, group_size=group_size)
+            return engine.rollout(seeds, group_size=group_size, options=options)
         finally:
             self.model.train(was_training)
             self.generator.reset_cache()
 
-    def evaluate_agent(self, seeds: Sequence[int], batch_size: int = 16, progress: bool = True) -> dict[str, float]:
-        """Greedy episodes on `seeds` (held out from training): the env's metrics, averaged."""
+    def held_out_trajectories(self, seeds: Sequence[int], options: Sequence[dict | None] | None = None,
+                              batch_size: int = 16, progress: bool = True) -> list[Trajectory]:
+        """Greedy episodes on `seeds` (held out from training), episode i reset with `options[i]` if given
+        (e.g. {"index": i}: question i of a dataset env's evaluation file)."""
         from tqdm.auto import tqdm
 
+        options = list(options) if options is not None else [None] * len(seeds)
         trajectories = []
         with tqdm(total=len(seeds), desc="held-out evaluation", disable=not progress, leave=False) as bar:
             for first in range(0, len(seeds), batch_size):
-                trajectories += self._run(list(seeds[first : first + batch_size]), 1, self.eval_engine)
+                batch = slice(first, first + batch_size)
+                trajectories += self._run(list(seeds[batch]), 1, self.eval_engine, options[batch])
                 bar.update(len(trajectories) - bar.n)
-        return episode_stats(trajectories)
+        return trajectories
+
+    def evaluate_agent(self, seeds: Sequence[int], batch_size: int = 16, progress: bool = True,
+                       options: Sequence[dict | None] | None = None) -> dict[str, float]:
+        """The env's metrics over held_out_trajectories, averaged."""
+        return episode_stats(self.held_out_trajectories(seeds, options, batch_size, progress))
 
     # --- advantages ---------------------------------------------------------------------------
 

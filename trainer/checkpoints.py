@@ -159,7 +159,24 @@ def _metrics_record_problem(record: Any) -> str | None:
     scores = [record["eval"].get(key) for key in ("em", "f1")] if "eval" in record else []
     if any(not isinstance(score, (int, float)) or isinstance(score, bool) for score in scores):
         return 'an evaluation should have a numeric "em" and "f1"'
+    task_ids = record.get("task_ids", {})
+    if not isinstance(task_ids, dict) or any(_ids_problem(ids) for ids in task_ids.values()):
+        return '"task_ids" should map "train" or "eval" to a list of task ids (strings)'
     return None
+
+
+def _ids_problem(ids: Any) -> str | None:
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        return "expected a list of task ids (strings)"
+    return None
+
+
+def task_ids_problem(path: Path) -> str | None:
+    """Why a JSON list of task ids (the warm start's) cannot be read back, or None."""
+    try:
+        return _ids_problem(json.loads(Path(path).read_text(encoding="utf-8")))
+    except _JSON_ERRORS as exc:
+        return _short(exc)
 
 
 def _short(exc: BaseException) -> str:

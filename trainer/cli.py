@@ -14,18 +14,18 @@ from agent_r1.trainer.cli_args import (checksum, names_list, non_negative_float,
                                        output_file, positive_int)
 
 
-def _parse_env_kwargs(pairs: list[str]) -> dict:
+def _parse_env_kwargs(pairs: list[str], option: str = "--env-arg") -> dict:
     kwargs = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise SystemExit(f"error: --env-arg takes KEY=VALUE, got {pair!r}")
+            raise SystemExit(f"error: {option} takes KEY=VALUE, got {pair!r}")
         try:
             kwargs[key] = json.loads(value)
         except json.JSONDecodeError:
             kwargs[key] = value  # a bare string
         except (ValueError, RecursionError):  # JSON, but an integer too long for Python or nesting too deep
-            raise SystemExit(f"error: --env-arg {key}: the value is JSON that cannot be read ({len(value)} characters)") from None
+            raise SystemExit(f"error: {option} {key}: the value is JSON that cannot be read ({len(value)} characters)") from None
     return kwargs
 
 
@@ -197,6 +197,22 @@ TRAIN_HELP = {
     "max_steps": "optimiser steps of RL",
     "full_finetune": "train every weight instead of a LoRA adapter",
     "eval_every": "steps between held-out evaluations (0: only before and after RL)",
+    "eval_episodes": "episodes of each held-out evaluation (a dataset env: its evaluation file's first questions, "
+                     "in order; at most all of them)",
+    "eval_seed": "seed of the first held-out episode; episode i uses eval_seed + i (SynthHop: keep the range apart "
+                 "from --train-seed's)",
+    "train_seed": "seed of the first training task; task i uses train_seed + i",
+}
+
+# The env arguments: a dict field each, given as repeatable KEY=VALUE flags.
+ENV_ARG_FLAGS = {
+    "env_kwargs": ("--env-arg", "keyword argument of the env for training (and, unless --eval-env-arg overrides it, "
+                                "evaluation), VALUE parsed as JSON where it can be (repeatable); a dataset env trains "
+                                "on split=train unless split or data_path is given"),
+    "eval_env_kwargs": ("--eval-env-arg", "keyword argument of the env for held-out evaluation only, over --env-arg "
+                                          "(repeatable); a dataset env evaluates on split=dev unless told otherwise, "
+                                          "e.g. --eval-env-arg data_path=DEV_FILE; a run whose training and evaluation "
+                                          "files share questions is refused"),
 }
 
 
@@ -207,9 +223,10 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
     for name, default in field_defaults().items():
         flag = "--" + name.replace("_", "-")
         text = TRAIN_HELP.get(name, "")
-        if name == "env_kwargs":
-            parser.add_argument("--env-arg", action="append", default=None, metavar="KEY=VALUE",
-                                help="keyword argument of the env, VALUE parsed as JSON where it can be (repeatable)")
+        if name in ENV_ARG_FLAGS:
+            option, text = ENV_ARG_FLAGS[name]
+            parser.add_argument(option, dest=option[2:].replace("-", "_"), action="append", default=None,
+                                metavar="KEY=VALUE", help=text)
         elif isinstance(default, bool):
             parser.add_argument(flag, action="store_true", default=None, help=text)
         else:
@@ -221,8 +238,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from agent_r1.trainer.train_config import TrainConfig, field_defaults
 
     overrides = {name: getattr(args, name) for name in field_defaults() if getattr(args, name, None) is not None}
-    if args.env_arg:
-        overrides["env_kwargs"] = _parse_env_kwargs(args.env_arg)
+    for name, (option, _) in ENV_ARG_FLAGS.items():
+        pairs = getattr(args, option[2:].replace("-", "_"))
+        if pairs:
+            overrides[name] = _parse_env_kwargs(pairs, option)
     try:
         config = TrainConfig.from_file(args.config, **overrides) if args.config else TrainConfig.from_dict(overrides)
     except (FileNotFoundError, ValueError) as exc:
@@ -237,7 +256,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise SystemExit(f"error: --output-dir: {exc}") from None
     from agent_r1.trainer.checkpoints import CorruptCheckpointError
     from agent_r1.trainer.models import ModelNotFoundError
-    from agent_r1.trainer.train import EnvArgumentError, RunExistsError, train
+    from agent_r1.trainer.splits import EnvArgumentError
+    from agent_r1.trainer.train import RunExistsError, train
 
     try:
         summary = train(config, resume=args.resume)

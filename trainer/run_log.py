@@ -1,7 +1,9 @@
 """A run's metrics as JSON Lines, and its training curve as a PNG.
 
-Each line is one record: {"step": N, "train": {...}} from the trainer's logs or
-{"step": N, "eval": {...}} from a held-out evaluation. A resumed run first drops
+Each line is one record: {"step": N, "train": {...}} from the trainer's logs,
+{"step": N, "eval": {...}} from a held-out evaluation, or {"step": N,
+"task_ids": {"train" or "eval": [...]}}, the tasks of a step's training episodes
+or of an evaluation. A resumed run first drops
 the records written after its checkpoint, so the file never holds a step twice.
 """
 
@@ -44,6 +46,11 @@ class MetricsLog:
 
     def evals(self) -> list[tuple[int, dict[str, Any]]]:
         return [(r["step"], r["eval"]) for r in self.records() if "eval" in r]
+
+    def task_ids(self, kind: str) -> list[str]:
+        """Every task id of `kind` ("train" or "eval") recorded so far ({"step": N, "task_ids": {kind: [...]}}
+        lines), once each, in the order first recorded."""
+        return list(dict.fromkeys(i for r in self.records() if "task_ids" in r for i in r["task_ids"].get(kind, [])))
 
 
 def plot_curve(log: MetricsLog, path: str | Path, title: str) -> Path | None:

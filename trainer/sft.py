@@ -87,12 +87,15 @@ def oracle_trajectories(tokenizer, env_id: str, episodes: int, *, seed: int = 10
 
 
 def warm_start(model, tokenizer, env_id: str, config: WarmStartConfig = WarmStartConfig(), *,
-               env_kwargs: dict[str, Any] | None = None, progress: bool = True) -> list[float]:
+               env_kwargs: dict[str, Any] | None = None, progress: bool = True,
+               data: Sequence[Trajectory] | None = None) -> list[float]:
     """Fine-tunes `model` (its trainable parameters: the LoRA adapter, if any) on oracle trajectories.
-    Returns the loss of every optimiser step."""
+    Returns the loss of every optimiser step. `data` is the trajectories when the caller made them already
+    (a training run, to record their tasks); else config.episodes of them are made here."""
     from tqdm.auto import tqdm
 
-    data = oracle_trajectories(tokenizer, env_id, config.episodes, seed=config.seed, env_kwargs=env_kwargs)
+    if data is None:
+        data = oracle_trajectories(tokenizer, env_id, config.episodes, seed=config.seed, env_kwargs=env_kwargs)
     parameters = [p for p in model.parameters() if p.requires_grad]
     if not parameters:
         raise ValueError("the model has no trainable parameters")

@@ -4,10 +4,12 @@ Everything a run writes lives in its output folder:
     train_config.json  the settings (a resumed run reads them back)
     warm_start/      the adapter after the supervised warm start (reused on resume)
     checkpoint-N/    complete checkpoints (written in a staging folder, then renamed)
-    metrics.jsonl    training logs and held-out evaluations, one JSON object per line
+    metrics.jsonl    training logs, held-out evaluations and the task ids of each, one JSON object per line
     curve.png        training return and held-out EM against steps
     final/           the trained adapter (or model), loadable by `agent-r1 eval --policy`
-    summary.json     EM before and after RL, time, steps
+    summary.json     EM before and after RL, time, steps, the task ids trained and evaluated on
+
+Training and held-out evaluation never share a task: see trainer/splits.py.
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ import torch
 from transformers import TrainerCallback
 
 import agent_r1.envs  # noqa: F401  (registers the ids)
-from agent_r1.trainer.agent_trainer import AgentTrainer, PPOSettings
+from agent_r1.trainer.agent_trainer import AgentTrainer, PPOSettings, episode_stats
 from agent_r1.trainer.checkpoints import (CorruptCheckpointError, check_metrics_log, latest_checkpoint, read_json_object,
-                                          safetensors_problem, save_atomically)
+                                          safetensors_problem, save_atomically, task_ids_problem)
 from agent_r1.trainer.models import LoraSpec, load_model, resolve_model
 from agent_r1.trainer.rollout import RolloutConfig
 from agent_r1.trainer.run_log import MetricsLog, plot_curve
-from agent_r1.trainer.sft import WarmStartConfig, warm_start
+from agent_r1.trainer.sft import WarmStartConfig, oracle_trajectories, warm_start
+from agent_r1.trainer.splits import HeldOut, check_envs, eval_env_kwargs, train_env_kwargs
 from agent_r1.trainer.train_config import TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -41,13 +44,12 @@ class RunExistsError(FileExistsError):
     """The output folder already holds a run and --resume was not given."""
 
 
-class EnvArgumentError(ValueError):
-    """The run's env cannot be made from its settings (an argument it does not take, a bad value, missing data):
-    found before the model loads rather than at the first rollout."""
+WARM_START_TASKS = "task_ids.json"  # in warm_start/: the tasks of its oracle episodes, reused with it
 
 
 class _EvalAndLog(TrainerCallback):
-    """Writes the trainer's logs to metrics.jsonl and evaluates on held-out seeds every `eval_every` steps."""
+    """Writes the trainer's logs and each step's training task ids to metrics.jsonl, and evaluates on the held-out
+    episodes every `eval_every` steps."""
 
     def __init__(self, run: "_Run") -> None:
         self.run = run
@@ -57,32 +59,35 @@ class _EvalAndLog(TrainerCallback):
             self.run.log.write(state.global_step, "train", logs)
 
     def on_step_end(self, args, state, control, **kwargs):
+        # Before the step's checkpoint is written: a resume from it keeps this record, and drops later ones.
+        self.run.log.write(state.global_step, "task_ids", {"train": self.run.trainer.take_task_ids()})
         every = self.run.config.eval_every
         if every and state.global_step % every == 0 and state.global_step < state.max_steps:
             self.run.evaluate(state.global_step)
 
 
 class _Run:
-    def __init__(self, config: TrainConfig, out: Path) -> None:
-        self.config, self.out = config, out
+    def __init__(self, config: TrainConfig, out: Path, held_out: HeldOut) -> None:
+        self.config, self.out, self.held_out = config, out, held_out
         self.log = MetricsLog(out / "metrics.jsonl")
         self.trainer: AgentTrainer | None = None
 
-    @property
-    def eval_seeds(self) -> list[int]:
-        return list(range(self.config.eval_seed, self.config.eval_seed + self.config.eval_episodes))
-
     def evaluate(self, step: int) -> dict[str, float]:
         start = time.perf_counter()
-        result = self.trainer.evaluate_agent(self.eval_seeds)
+        trajectories = self.trainer.held_out_trajectories(self.held_out.seeds, self.held_out.options)
+        result = episode_stats(trajectories)
         result["seconds"] = time.perf_counter() - start
         self.log.write(step, "eval", result)
-        logger.info("step %d: held-out EM %.3f, F1 %.3f (%d episodes)", step, result["em"], result["f1"], len(self.eval_seeds))
+        # In episode order: for a dataset env, the evaluation file's question order.
+        self.log.write(step, "task_ids", {"eval": [t.task_id for t in trajectories if t.task_id is not None]})
+        logger.info("step %d: held-out EM %.3f, F1 %.3f (%d episodes)", step, result["em"], result["f1"], len(trajectories))
         return result
 
-
-def _env_kwargs(config: TrainConfig) -> dict[str, Any]:
-    return {"reward": config.reward_preset, **config.env_kwargs}
+    def task_ids(self) -> dict[str, list[str]]:
+        """Every task trained on (the warm start's oracle episodes and RL's), sorted, and every task evaluated on, in
+        episode order; this session's and, for a resumed run, those before (metrics.jsonl and warm_start/ keep them)."""
+        train = {*self.log.task_ids("train"), *_warm_start_task_ids(self.config, self.out / "warm_start")}
+        return {"train_task_ids": sorted(train), "eval_task_ids": self.log.task_ids("eval")}
 
 
 def _load(config: TrainConfig, out: Path):
@@ -94,13 +99,29 @@ def _load(config: TrainConfig, out: Path):
             logger.info("warm start: reusing %s", stage)
             _load_weights(model, stage)
         else:
-            losses = warm_start(model, tokenizer, config.env, WarmStartConfig(
-                config.warm_start, config.warm_start_epochs, config.micro_batch_size, config.warm_start_learning_rate),
-                env_kwargs=_env_kwargs(config))
+            settings = WarmStartConfig(config.warm_start, config.warm_start_epochs, config.micro_batch_size,
+                                       config.warm_start_learning_rate)
+            data = oracle_trajectories(tokenizer, config.env, settings.episodes, seed=settings.seed,
+                                       env_kwargs=train_env_kwargs(config))
+            losses = warm_start(model, tokenizer, config.env, settings, data=data)
             logger.info("warm start: %d steps, loss %.3f -> %.3f", len(losses), losses[0], losses[-1])
+            task_ids = sorted({t.task_id for t in data if t.task_id is not None})
             save_atomically(stage, lambda tmp: (model.save_pretrained(tmp), tokenizer.save_pretrained(tmp),
-                                                (tmp / "losses.json").write_text(json.dumps(losses))))
+                                                (tmp / "losses.json").write_text(json.dumps(losses)),
+                                                (tmp / WARM_START_TASKS).write_text(json.dumps(task_ids))))
     return model, tokenizer
+
+
+def _warm_start_task_ids(config: TrainConfig, stage: Path) -> list[str]:
+    """The tasks of the warm start's oracle episodes (checked by _check_warm_start); none without a warm start."""
+    path = stage / WARM_START_TASKS
+    if not config.warm_start:
+        return []
+    if not path.exists():
+        logger.warning("%s has no %s (made by an older version): the summary's train_task_ids lack the warm start's "
+                       "tasks", stage, WARM_START_TASKS)
+        return []
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _load_weights(model, directory: Path) -> None:
@@ -169,7 +190,7 @@ def train(config: TrainConfig, *, resume: bool = False, initial_eval: dict[str, 
     elif out.exists() and (saved.exists() or latest_checkpoint(out)):
         raise RunExistsError(f"{out} already holds a run: pass --resume to continue it, or choose another --output-dir")
     _check_warm_start(config, out / "warm_start")
-    _check_env(config)
+    held_out = check_envs(config)
     resolve_model(config.model)  # a missing model fails before the run folder is made
     out.mkdir(parents=True, exist_ok=True)
     saved.write_text(config.to_json())
@@ -177,7 +198,7 @@ def train(config: TrainConfig, *, resume: bool = False, initial_eval: dict[str, 
 
     random.seed(config.seed)
     torch.manual_seed(config.seed)
-    run = _Run(config, out)
+    run = _Run(config, out, held_out)
     started = time.perf_counter()
     model, tokenizer = _load(config, out)
     rollout = RolloutConfig(max_turns=config.max_turns, max_tokens_per_turn=config.max_tokens_per_turn,
@@ -185,7 +206,8 @@ def train(config: TrainConfig, *, resume: bool = False, initial_eval: dict[str, 
     train_seeds = range(config.train_seed, config.train_seed + config.max_steps * config.groups_per_step)
     run.trainer = AgentTrainer(
         model, tokenizer, config.env, list(train_seeds), _grpo_args(config, out), algo=config.algo,
-        env_kwargs=_env_kwargs(config), rollout=rollout, callbacks=[_EvalAndLog(run)],
+        env_kwargs=train_env_kwargs(config), eval_env_kwargs=eval_env_kwargs(config), rollout=rollout,
+        callbacks=[_EvalAndLog(run)],
         ppo=PPOSettings(config.value_coef, config.value_clip, 1.0, config.gae_lambda),
     )
     if checkpoint is not None:
@@ -204,10 +226,10 @@ def train(config: TrainConfig, *, resume: bool = False, initial_eval: dict[str, 
     save_atomically(out / "final", lambda tmp: _save_final(run.trainer, tmp))
     summary = {
         "env": config.env, "algo": config.algo, "reward_preset": config.reward_preset, "model": config.model,
-        "steps": run.trainer.state.global_step, "eval_episodes": config.eval_episodes,
+        "steps": run.trainer.state.global_step, "eval_episodes": len(held_out),
         "em_before": before["em"], "em_after": after["em"], "f1_before": before["f1"], "f1_after": after["f1"],
         "rl_seconds_this_session": rl_seconds, "seconds_this_session": time.perf_counter() - started,
-        "final": str(out / "final"), "metrics": str(run.log.path),
+        "final": str(out / "final"), "metrics": str(run.log.path), **run.task_ids(),
     }
     curve = plot_curve(run.log, out / "curve.png", f"{config.algo} on {config.env} ({config.model})")
     summary["curve"] = str(curve) if curve else None
@@ -254,19 +276,10 @@ def _check_warm_start(config: TrainConfig, stage: Path) -> None:
     problems = [f"{w.name}: {problem}" for w in weights if (problem := safetensors_problem(w))]
     if not weights:
         problems = ["no weights"]
+    if (stage / WARM_START_TASKS).exists():
+        problems += [f"{WARM_START_TASKS}: {p}" for p in [task_ids_problem(stage / WARM_START_TASKS)] if p]
     if problems:
         raise CorruptCheckpointError(f"the warm start {stage} is corrupt ({problems[0]}); delete it to redo the warm start")
-
-
-def _check_env(config: TrainConfig) -> None:
-    """Makes the env once, as the rollouts will (the dataset envs cache what they load, so it is not wasted)."""
-    import gymnasium as gym
-
-    try:
-        gym.make(config.env, **_env_kwargs(config)).close()
-    except (TypeError, ValueError, FileNotFoundError, gym.error.Error) as exc:
-        raise EnvArgumentError(f"{config.env} cannot be made with env_kwargs {config.env_kwargs} "
-                               f"and reward preset {config.reward_preset!r}: {exc}") from None
 
 
 def _save_final(trainer: AgentTrainer, directory: Path) -> None:

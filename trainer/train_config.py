@@ -16,7 +16,8 @@ ALGORITHMS = ("grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline", "turn_lev
 @dataclass
 class TrainConfig:
     env: str = "AgentR1/SynthHop-v0"
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    env_kwargs: dict[str, Any] = field(default_factory=dict)  # a dataset env's split defaults to "train"
+    eval_env_kwargs: dict[str, Any] = field(default_factory=dict)  # held-out evaluation's, over env_kwargs; split "dev"
     model: str = "smollm2-135m-instruct"
     algo: str = "grpo"
     reward_preset: str = "outcome"
@@ -34,7 +35,7 @@ class TrainConfig:
     warm_start_learning_rate: float = 5e-4
     eval_every: int = 10  # steps between held-out evaluations (0: only before and after)
     eval_episodes: int = 64
-    eval_seed: int = 0  # held-out seeds eval_seed, eval_seed+1, ...; training seeds start at train_seed
+    eval_seed: int = 0  # held-out seeds eval_seed, eval_seed+1, ... (a dataset env: questions 0, 1, ... of its eval file)
     train_seed: int = 100_000
     max_turns: int = 8
     max_tokens_per_turn: int = 48

@@ -94,6 +94,7 @@ class MultiHopQAEnv(QAEnv):
             raise ValueError("the remote setting needs retriever_url (e.g. http://127.0.0.1:8000/retrieve)")
         self.dataset, self.split, self.setting = dataset, split, setting
         stamp = _stamp(resolve_data_path(dataset, split, data_path))
+        self.data_file = Path(stamp[0])  # resolved: a trainer compares its training and evaluation files by it
         self.records = _records(dataset, stamp)
         self._shared: Retriever | None = None
         if setting == "pooled":
