@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import agent_r1.envs  # noqa: F401
+from agent_r1.envs.datasets import DatasetFormatError
 from conftest import DATASET_SAMPLES, make_env, shared_file
 from servers import retrieval_handler, serve
 from test_datasets_formats import HOTPOT
@@ -145,3 +146,37 @@ def test_the_oracle_answers_every_question_of_the_samples(env_id, setting):
     records = env.unwrapped.records
     ems = [play_oracle(env, options={"index": i})["metrics"]["em"] for i in range(len(records))]
     assert sum(ems) == len(records)
+
+
+def test_a_fullwiki_file_plays_in_the_corpus_setting_and_fails_clearly_where_paragraphs_are_searched(tmp_path, monkeypatch):
+    monkeypatch.setenv("AGENT_R1_DATA", str(tmp_path / "cache"))
+    with open(shared_file("beir/hotpotqa_corpus_27654.jsonl"), encoding="utf-8") as f:
+        head = [next(f) for _ in range(200)]
+    corpus = tmp_path / "beir.jsonl"
+    corpus.write_text("".join(head))
+    gold = json.loads(head[0])["title"]
+    # The fullwiki shape: the gold article is named by supporting_facts but is not in the context.
+    question = {**HOTPOT, "supporting_facts": [[gold, 0]], "context": [["Belvik", ["Belvik is a city."]]]}
+    data = tmp_path / "fullwiki.json"
+    data.write_text(json.dumps([question]))
+    env = gym.make("AgentR1/HotpotQA-v0", data_path=data, setting="corpus", corpus_path=corpus, reward="process")
+    env.reset(options={"index": 0})
+    *_, info = env.step(f"<search>{gold}</search>")
+    assert gold in info["tool_result"].data["titles"] and info["reward_components"] == {"new_gold_passage": 1.0}
+    assert play_oracle(env, options={"index": 0})["metrics"]["em"] == 1.0
+    for setting in ("distractor", "pooled"):
+        with pytest.raises(DatasetFormatError, match=f"supporting fact title {gold!r} is not in the context"):
+            gym.make("AgentR1/HotpotQA-v0", data_path=data, setting=setting)
+
+
+def test_bamboogle_in_the_corpus_setting_the_oracle_answers_the_first_golden_answer(tmp_path, monkeypatch):
+    monkeypatch.setenv("AGENT_R1_DATA", str(tmp_path / "cache"))
+    bamboogle = shared_file("flashrag/bamboogle_test_125.jsonl")
+    env = gym.make("AgentR1/HotpotQA-v0", data_path=bamboogle, setting="corpus",
+                   corpus_path=shared_file("wiki18/sample_1000.jsonl"), reward="process")
+    assert len(env.unwrapped.records) == 125
+    info = play_oracle(env, options={"index": 0})
+    assert info["prediction"] == env.unwrapped.records[0].answers[0] == "james madison"
+    assert info["metrics"]["em"] == 1.0 and info["metrics"]["searches"] == 0  # no gold passage to search for
+    with pytest.raises(DatasetFormatError, match="use setting='corpus' or 'remote'"):
+        gym.make("AgentR1/HotpotQA-v0", data_path=bamboogle, setting="pooled")

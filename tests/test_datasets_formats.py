@@ -188,7 +188,7 @@ def test_integer_ids_null_types_and_a_byte_order_mark_are_accepted(tmp_path):
     "data, message",
     [
         (b'{"title": "A", "text": "x"}\n{"title": "B", "text": "caf\xe9"}\n', "line 2 is not UTF-8 text (invalid continuation byte"),
-        (b"[" * 100_000, "line 1 is not JSON (nested too deeply)"),
+        (b"[" * 100_000, "broken JSON array at line 1, column 2 (record 0): nested too deeply"),  # read as one array
         (b'{"id": ' + HUGE.encode() + b', "text": "x"}\n', "line 1: field 'id' should be a string, got an integer of 5000 digits"),
         (b'{"title": ["A"], "text": "x"}\n', "line 1: field 'title' should be a string, got list"),
         (b'{"id": true, "contents": "x"}\n', "line 1: field 'id' should be a string, got bool"),
@@ -207,3 +207,80 @@ def test_json_lines_split_only_at_newlines(tmp_path):
     text = json.dumps({**MUSIQUE, "question": "Q\u2028two\x85lines?"}, ensure_ascii=False) + "\r\n"
     (record,) = load_records("musique", write(tmp_path, "m.jsonl", text))
     assert record.question == "Q\u2028two\x85lines?"
+
+
+# Open-domain files: the corpus and remote settings search elsewhere and match gold by title.
+FULLWIKI = {**HOTPOT, "context": [["Belvik", ["Belvik is a city."]], ["Tarskmere", ["Tarskmere is a city."]]]}  # no Zorvan Quist
+
+
+def test_a_fullwiki_record_without_its_gold_paragraph_loads_only_where_paragraphs_are_not_needed(tmp_path):
+    path = write(tmp_path, "fullwiki.json", json.dumps([FULLWIKI]))
+    (record,) = load_records("hotpotqa", path, need_paragraphs=False)
+    assert [p.title for p in record.supporting] == ["Zorvan Quist", "Tarskmere"]
+    assert record.supporting[1] in record.paragraphs  # a gold paragraph that is there stays the real one
+    with pytest.raises(DatasetFormatError, match="supporting fact title 'Zorvan Quist' is not in the context"):
+        load_records("hotpotqa", path)
+
+
+def test_2wiki_and_musique_records_without_paragraphs_load_where_they_are_not_needed(tmp_path):
+    wiki = {k: v for k, v in HOTPOT.items() if k != "context"}
+    (record,) = load_records("2wikimultihopqa", write(tmp_path, "w.json", json.dumps([wiki])), need_paragraphs=False)
+    assert record.paragraphs == () and [p.title for p in record.supporting] == ["Zorvan Quist", "Tarskmere"]
+    bare = {k: v for k, v in wiki.items() if k != "supporting_facts"}
+    (record,) = load_records("2wikimultihopqa", write(tmp_path, "w2.json", json.dumps([bare])), need_paragraphs=False)
+    assert record.supporting == ()
+
+    musique = {k: v for k, v in MUSIQUE.items() if k != "paragraphs"}
+    path = write(tmp_path, "m.jsonl", json.dumps(musique) + "\n")
+    (plain,) = load_records("musique", path, need_paragraphs=False)
+    assert plain.paragraphs == () and plain.supporting == ()  # no gold named: outcome rewards only
+    with pytest.raises(DatasetFormatError, match="missing field 'paragraphs'"):
+        load_records("musique", path)
+
+
+def test_flashrag_questions_load_with_every_golden_answer_where_paragraphs_are_not_needed(tmp_path):
+    path = write(tmp_path, "q.jsonl", json.dumps({"id": "test_0", "question": "Who?", "golden_answers": ["Ann", "Anne", "Ann"]}))
+    (record,) = load_records("hotpotqa", path, need_paragraphs=False)
+    assert (record.id, record.answers, record.paragraphs, record.supporting) == ("test_0", ("Ann", "Anne"), (), ())
+    with pytest.raises(DatasetFormatError, match="use setting='corpus' or 'remote'"):
+        load_records("hotpotqa", path)
+    bad = write(tmp_path, "bad.jsonl", json.dumps({"id": "x", "question": "Who?", "golden_answers": []}))
+    with pytest.raises(DatasetFormatError, match="'golden_answers' should be a non-empty list of strings"):
+        load_records("musique", bad, need_paragraphs=False)
+
+
+@pytest.mark.parametrize("relative, count", [("flashrag/bamboogle_test_125.jsonl", 125), ("flashrag/nq_test_1000.jsonl", 1000)])
+def test_the_real_flashrag_files_load(relative, count):
+    records = load_records("hotpotqa", shared_file(relative), need_paragraphs=False)
+    assert len(records) == count and all(r.answers and not r.supporting for r in records)
+
+
+PASSAGE_ROWS = [
+    {"id": "7", "contents": '"Evan Morris"\nEvan Morris was a lobbyist.'},
+    {"id": "8", "contents": "Belvik\nBelvik is a city."},
+    {"title": "Tarskmere", "text": "Tarskmere is a city."},
+    {"id": 9, "title": "Orvania", "text": "Orvania is a country."},
+    {"_id": "54942484", "title": "Gornja Suvaja, Croatia", "text": "A village.", "metadata": {"url": "https://x"}},
+]
+
+
+@pytest.mark.parametrize("container", ["lines", "array"])
+def test_passage_files_in_every_form_as_json_lines_or_an_array(tmp_path, container):
+    text = json.dumps(PASSAGE_ROWS) if container == "array" else "\n".join(json.dumps(row) for row in PASSAGE_ROWS)
+    passages = load_passages(write(tmp_path, "c.json", text))
+    assert [(p.id, p.title) for p in passages] == [
+        ("7", "Evan Morris"), ("8", "Belvik"), ("2", "Tarskmere"), ("9", "Orvania"), ("54942484", "Gornja Suvaja, Croatia")]
+    assert passages[1].text == "Belvik is a city."
+    with pytest.raises(DatasetFormatError, match="record 1 should be"):
+        load_passages(write(tmp_path, "bad.json", json.dumps([PASSAGE_ROWS[0], {"body": "x"}])))
+    with pytest.raises(DatasetFormatError, match="record 0: field '_id' should be a string, got list"):
+        load_passages(write(tmp_path, "bad_id.json", json.dumps([{"_id": ["1"], "title": "T", "text": "x"}])))
+
+
+def test_a_slice_of_the_real_beir_shard_loads(tmp_path):
+    with open(shared_file("beir/hotpotqa_corpus_27654.jsonl"), encoding="utf-8") as f:
+        head = [next(f) for _ in range(200)]
+    passages = load_passages(write(tmp_path, "beir.jsonl", "".join(head)))
+    first = json.loads(head[0])
+    assert len(passages) == 200 and (passages[0].id, passages[0].title, passages[0].text) == (first["_id"], first["title"], first["text"])
+    assert len({p.id for p in passages}) == 200

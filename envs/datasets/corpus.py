@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from agent_r1.envs.datasets.download import data_home
-from agent_r1.envs.datasets.json_files import decode_json, kind
+from agent_r1.envs.datasets.json_files import decode_json, kind, read_numbered_records
 from agent_r1.envs.datasets.records import DatasetFormatError
 from agent_r1.tools.bm25 import BM25Index
 from agent_r1.tools.retriever import BM25Retriever, Passage, passage_from_contents
@@ -18,16 +18,34 @@ logger = logging.getLogger(__name__)
 
 
 def load_passages(path: str | Path) -> list[Passage]:
-    """JSON Lines of {"id", "contents": "\\"Title\\"\\ntext"} (the DPR/Search-R1/FlashRAG dumps) or {"title", "text"}."""
+    """JSON Lines or one JSON array of passages, each {"id", "contents": "\\"Title\\"\\ntext"} (the
+    DPR/Search-R1/FlashRAG dumps), {"title", "text"} with an optional "id", or BEIR's {"_id", "title", "text"}."""
     path = Path(path)
+    passages = _array_passages(path) if _starts_an_array(path) else _line_passages(path)
+    if not passages:
+        raise DatasetFormatError(f"{path}: no passages")
+    return passages
+
+
+def _starts_an_array(path: Path) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(4096).removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n")
+    return head.startswith(b"[")
+
+
+def _array_passages(path: Path) -> list[Passage]:
+    # Read whole: an array has no lines to report by, and json_files names the broken record.
+    return [_passage_from_row(path, f"record {index}", index, row)
+            for index, (_, row) in enumerate(read_numbered_records(path))]
+
+
+def _line_passages(path: Path) -> list[Passage]:
     passages = []
     with open(path, "rb") as f:  # decoded line by line, so that a bad byte is reported with its line
         for number, raw in enumerate(f, start=1):
             line = _decode_line(path, number, raw)
             if line.strip():
                 passages.append(_passage(path, number, line))
-    if not passages:
-        raise DatasetFormatError(f"{path}: no passages")
     return passages
 
 
@@ -43,14 +61,20 @@ def _passage(path: Path, number: int, line: str) -> Passage:
         row = decode_json(line)
     except json.JSONDecodeError as exc:
         raise DatasetFormatError(f"{path}: line {number} is not JSON ({exc.msg})") from None
+    return _passage_from_row(path, f"line {number}", number - 1, row)
+
+
+def _passage_from_row(path: Path, where: str, position: int, row: object) -> Passage:
+    """One passage; without an id, its position in the file is its id."""
     if not isinstance(row, dict) or not (isinstance(row.get("contents"), str) or isinstance(row.get("text"), str)):
-        raise DatasetFormatError(f'{path}: line {number} should be {{"id", "contents"}} or {{"title", "text"}}')
-    passage_id, title = row.get("id"), row.get("title")  # null counts as absent
-    for field, value, ok in (("id", passage_id, isinstance(passage_id, (str, int)) and not isinstance(passage_id, bool)),
+        raise DatasetFormatError(f'{path}: {where} should be {{"id", "contents"}}, {{"title", "text"}} or {{"_id", "title", "text"}}')
+    id_field = "id" if row.get("id") is not None else "_id"  # BEIR names it _id
+    passage_id, title = row.get(id_field), row.get("title")  # null counts as absent
+    for field, value, ok in ((id_field, passage_id, isinstance(passage_id, (str, int)) and not isinstance(passage_id, bool)),
                              ("title", title, isinstance(title, str))):
         if value is not None and not ok:
-            raise DatasetFormatError(f"{path}: line {number}: field {field!r} should be a string, got {kind(value)}")
-    passage_id = str(number - 1 if passage_id is None else passage_id)
+            raise DatasetFormatError(f"{path}: {where}: field {field!r} should be a string, got {kind(value)}")
+    passage_id = str(position if passage_id is None else passage_id)
     if isinstance(row.get("contents"), str):
         return passage_from_contents(passage_id, row["contents"])
     return Passage(passage_id, title or "", row["text"])

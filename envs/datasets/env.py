@@ -27,13 +27,13 @@ def _stamp(path: Path) -> tuple[str, int, int]:
 # Parsed records and pooled indexes are shared by every env of a process (a
 # vector env makes several), keyed by the file's identity.
 @functools.lru_cache(maxsize=8)
-def _records(dataset: str, stamp: tuple[str, int, int]) -> tuple[QARecord, ...]:
-    return tuple(load_records(dataset, stamp[0]))
+def _records(dataset: str, stamp: tuple[str, int, int], need_paragraphs: bool) -> tuple[QARecord, ...]:
+    return tuple(load_records(dataset, stamp[0], need_paragraphs=need_paragraphs))
 
 
 @functools.lru_cache(maxsize=4)
 def _pooled(dataset: str, stamp: tuple[str, int, int]) -> BM25Retriever:
-    paragraphs = {p.id: p for record in _records(dataset, stamp) for p in record.paragraphs}
+    paragraphs = {p.id: p for record in _records(dataset, stamp, True) for p in record.paragraphs}
     return BM25Retriever(list(paragraphs.values()))
 
 
@@ -67,7 +67,9 @@ class MultiHopQAEnv(QAEnv):
     - `corpus`: a passage file (`corpus_path`), e.g. the 2018 Wikipedia dump;
     - `remote`: a Search-R1-compatible retrieval server (`retriever_url`).
 
-    In the first two, gold passages are matched by paragraph; in the last two, by title.
+    In the first two, gold passages are matched by paragraph; in the last two, by title,
+    and so a record needs no paragraphs of its own there: the official open-domain files
+    (HotpotQA fullwiki, FlashRAG question files) load only in those two.
     `reset(options={"index": i})` picks the i-th question instead of a random one; an
     index that is not an integer from 0 to the number of questions is a ValueError.
     """
@@ -95,7 +97,7 @@ class MultiHopQAEnv(QAEnv):
         self.dataset, self.split, self.setting = dataset, split, setting
         stamp = _stamp(resolve_data_path(dataset, split, data_path))
         self.data_file = Path(stamp[0])  # resolved: a trainer compares its training and evaluation files by it
-        self.records = _records(dataset, stamp)
+        self.records = _records(dataset, stamp, setting in ("distractor", "pooled"))
         self._shared: Retriever | None = None
         if setting == "pooled":
             self._shared = _pooled(dataset, stamp)

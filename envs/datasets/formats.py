@@ -5,6 +5,12 @@ Each accepts a JSON array (the official HotpotQA and 2Wiki files) or JSON Lines
 reports a bad file with the file, the record and what was expected. Whatever
 the bytes, a loader raises DatasetFormatError, never a parser's own error
 (json_files.py reads the files).
+
+`need_paragraphs=False` is for the open-domain settings (corpus, remote), which
+search elsewhere and match gold by title: there a record's own paragraphs may
+be missing or lack the gold ones (the official HotpotQA fullwiki file), and
+FlashRAG / Search-R1 question files (`{"id", "question", "golden_answers"}`)
+are accepted too.
 """
 
 from __future__ import annotations
@@ -20,8 +26,10 @@ from agent_r1.tools.retriever import Passage
 class _Record:
     """Field access on one raw record with errors that say where and what."""
 
-    def __init__(self, path: Path, index: int, raw: Any, id_field: str, line: int | None = None) -> None:
+    def __init__(self, path: Path, index: int, raw: Any, id_field: str, line: int | None = None,
+                 need_paragraphs: bool = True) -> None:
         self.path, self.index, self.raw, self.line = path, index, raw, line
+        self.need_paragraphs = need_paragraphs
         self.id, self.has_id = "?", False
         if not isinstance(raw, dict):
             self.fail(f"expected a JSON object, got {kind(raw)}")
@@ -60,9 +68,10 @@ def _is_int(value: Any) -> bool:
 
 
 def _titled_context(record: _Record) -> tuple[list[Passage], dict[str, Passage]]:
-    """HotpotQA/2Wiki context: [[title, [sentence, ...]], ...]."""
+    """HotpotQA/2Wiki context: [[title, [sentence, ...]], ...]; optional where paragraphs are not needed."""
     paragraphs, by_title = [], {}
-    for position, entry in enumerate(record.get("context", list)):
+    context = record.get("context", list) if record.need_paragraphs else record.optional("context", list, [])
+    for position, entry in enumerate(context):
         if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str) and isinstance(entry[1], list)
                 and all(isinstance(s, str) for s in entry[1])):
             record.fail(f"context[{position}] should be [title, [sentences]], got {_shape(entry)}")
@@ -82,12 +91,17 @@ def _shape(value: Any) -> str:
 
 
 def _supporting_by_title(record: _Record, by_title: dict[str, Passage]) -> tuple[Passage, ...]:
+    """The gold paragraphs in order. Where paragraphs are not needed, a gold title outside the
+    context (the fullwiki file) is a title-only passage: gold is matched by title there."""
     titles = []
-    for position, fact in enumerate(record.get("supporting_facts", list)):
+    facts = record.get("supporting_facts", list) if record.need_paragraphs else record.optional("supporting_facts", list, [])
+    for position, fact in enumerate(facts):
         if not (isinstance(fact, list) and len(fact) == 2 and isinstance(fact[0], str) and _is_int(fact[1])):
             record.fail(f"supporting_facts[{position}] should be [title, sentence_index], got {_shape(fact)}")
         if fact[0] not in by_title:
-            record.fail(f"supporting fact title {fact[0]!r} is not in the context")
+            if record.need_paragraphs:
+                record.fail(f"supporting fact title {fact[0]!r} is not in the context")
+            by_title[fact[0]] = make_paragraph(fact[0], "")
         if fact[0] not in titles:
             titles.append(fact[0])
     return tuple(by_title[t] for t in titles)
@@ -109,7 +123,8 @@ def parse_hotpot_style(record: _Record) -> QARecord:
 def _musique_paragraphs(record: _Record) -> tuple[list[Passage], dict[int, tuple[Passage, bool]]]:
     """The paragraphs, and by their `idx` (which the decomposition refers to) each with its is_supporting flag."""
     paragraphs, by_idx = [], {}
-    for position, entry in enumerate(record.get("paragraphs", list)):
+    entries = record.get("paragraphs", list) if record.need_paragraphs else record.optional("paragraphs", list, [])
+    for position, entry in enumerate(entries):
         if not (isinstance(entry, dict) and isinstance(entry.get("title"), str) and isinstance(entry.get("paragraph_text"), str)):
             record.fail(f"paragraphs[{position}] should have a string 'title' and 'paragraph_text'")
         idx, flag = entry.get("idx", position), entry.get("is_supporting", False)
@@ -138,7 +153,8 @@ def _decomposition_order(record: _Record) -> list[Any]:
 
 def parse_musique(record: _Record) -> QARecord:
     paragraphs, by_idx = _musique_paragraphs(record)
-    # The decomposition gives the hop order; is_supporting is the fallback.
+    # The decomposition gives the hop order; is_supporting is the fallback. A record without
+    # paragraphs (open-domain use) names no gold: outcome rewards only.
     supporting = [by_idx[i][0] for i in _decomposition_order(record) if i in by_idx]
     supporting += [p for p, flag in by_idx.values() if flag and p not in supporting]
     aliases = record.raw.get("answer_aliases", [])
@@ -155,6 +171,32 @@ def parse_musique(record: _Record) -> QARecord:
     )
 
 
+def _string_list(record: _Record, field: str) -> list[str]:
+    value = record.raw.get(field)
+    if not isinstance(value, list) or not value or not all(isinstance(a, str) for a in value):
+        record.fail(f"field {field!r} should be a non-empty list of strings")
+    return value
+
+
+def is_flashrag(raw: Any) -> bool:
+    """A FlashRAG / Search-R1 question: golden answers, and no dataset answer field."""
+    return isinstance(raw, dict) and "golden_answers" in raw and "answer" not in raw
+
+
+def parse_flashrag(record: _Record) -> QARecord:
+    """{"id", "question", "golden_answers"}: no passages are named, so only outcome rewards are possible."""
+    if record.need_paragraphs:
+        record.fail("a FlashRAG question ({id, question, golden_answers}) has no paragraphs, which the distractor "
+                    "and pooled settings search; use setting='corpus' or 'remote'")
+    return QARecord(
+        id=record.id,
+        question=record.get("question", str),
+        answers=tuple(dict.fromkeys(_string_list(record, "golden_answers"))),
+        paragraphs=(),
+        supporting=(),
+    )
+
+
 DATASETS: dict[str, tuple[str, Callable[[_Record], QARecord]]] = {
     "hotpotqa": ("_id", parse_hotpot_style),
     "2wikimultihopqa": ("_id", parse_hotpot_style),
@@ -162,9 +204,9 @@ DATASETS: dict[str, tuple[str, Callable[[_Record], QARecord]]] = {
 }
 
 
-def iter_records(dataset: str, path: str | Path) -> Iterator[QARecord]:
+def iter_records(dataset: str, path: str | Path, *, need_paragraphs: bool = True) -> Iterator[QARecord]:
     """The file's records, parsed; a question id seen twice is an error, since episodes and
-    benchmark results are keyed by it."""
+    benchmark results are keyed by it. A FlashRAG question is recognised by its shape, in any dataset's file."""
     try:
         id_field, parse = DATASETS[dataset]
     except KeyError:
@@ -172,16 +214,19 @@ def iter_records(dataset: str, path: str | Path) -> Iterator[QARecord]:
     path = Path(path)
     seen: dict[str, str] = {}
     for index, (line, raw) in enumerate(read_numbered_records(path)):
-        record = _Record(path, index, raw, id_field, line)
+        flashrag = is_flashrag(raw)
+        record = _Record(path, index, raw, "id" if flashrag else id_field, line, need_paragraphs)
         if record.has_id:
             if record.id in seen:
                 raise DatasetFormatError(f"{path}: id {record.id!r} appears twice: {seen[record.id]} and {record.position}")
             seen[record.id] = record.position
-        yield parse(record)
+        yield parse_flashrag(record) if flashrag else parse(record)
 
 
-def load_records(dataset: str, path: str | Path) -> list[QARecord]:
-    records = list(iter_records(dataset, path))
+def load_records(dataset: str, path: str | Path, *, need_paragraphs: bool = True) -> list[QARecord]:
+    """need_paragraphs: the setting searches the records' own paragraphs (distractor, pooled)
+    and so needs them, gold included; the open-domain settings do not."""
+    records = list(iter_records(dataset, path, need_paragraphs=need_paragraphs))
     if not records:
         raise DatasetFormatError(f"{path}: no records")
     return records

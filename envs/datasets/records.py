@@ -29,4 +29,5 @@ class QARecord:
     answers: tuple[str, ...]  # the answer first, then aliases
     paragraphs: tuple[Passage, ...]  # the question's own context (its distractor setting)
     supporting: tuple[Passage, ...]  # gold paragraphs, in the order the reasoning needs them
+    # (read with need_paragraphs=False, a gold paragraph absent from the file is title-only, text "")
     type: str = ""
