@@ -102,3 +102,50 @@ def within(seconds, call):
     if kind == "error":
         raise value
     return value
+
+
+@contextlib.contextmanager
+def hostile(answer: Callable[[BaseHTTPRequestHandler, threading.Event], None]) -> Iterator[tuple[str, list[dict]]]:
+    """(url, requests seen) of a server that answers every request by `answer(handler, stop)`, however
+    slowly or wrongly; `stop` is set when the test is done, and a client gone away ends a request quietly."""
+    stop, seen = threading.Event(), []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def _handle(self):
+            seen.append({"method": self.command, "path": self.path, "headers": dict(self.headers)})
+            if self.headers.get("Content-Length"):
+                self.rfile.read(int(self.headers["Content-Length"]))
+            try:
+                answer(self, stop)
+            except OSError:
+                pass  # the client shut the connection: what these servers are for
+
+        do_GET = do_POST = _handle
+
+    try:
+        with serve(Handler) as url:
+            yield url, seen
+    finally:
+        stop.set()
+
+
+def trickle(start: bytes):
+    """An answer that promises 1,000 bytes, sends `start`, then a space every 0.2 s."""
+
+    def answer(handler, stop):
+        handler.send_response(200)
+        handler.send_header("Content-Length", "1000")
+        handler.end_headers()
+        handler.wfile.write(start)
+        while not stop.wait(0.2):
+            handler.wfile.write(b" ")
+            handler.wfile.flush()
+
+    return answer
+
+
+def never_answer(handler, stop):
+    stop.wait(30)

@@ -1,51 +1,18 @@
 """The `openai:MODEL@URL` bench policy against hostile endpoints: redirects, slow and endless bodies,
 malformed replies. Each exchange is bounded in time; a bad reply fails one episode, not the bench."""
 
-import contextlib
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from agent_r1.benchmarks.agents import BadReply, EndpointAgent, EndpointError, read_reply
 from agent_r1.benchmarks.harness import read_episodes
 from agent_r1.trainer.cli import main
-from servers import serve, within
+from servers import hostile, never_answer, trickle, within
 
 KEY = "sk-test-do-not-leak"
 ANSWER = {"choices": [{"message": {"role": "assistant", "content": "<answer> unknown "}}], "usage": {"completion_tokens": 3}}
-
-
-def endpoint(answer):
-    """A chat endpoint whose every request is answered by `answer(handler, stop)`; it records requests' headers."""
-    stop, seen = threading.Event(), []
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def _handle(self):
-            seen.append({"method": self.command, "path": self.path, "headers": dict(self.headers)})
-            if self.headers.get("Content-Length"):
-                self.rfile.read(int(self.headers["Content-Length"]))
-            try:
-                answer(self, stop)
-            except OSError:
-                pass  # the client shut the connection: what these servers are for
-
-        do_GET = do_POST = _handle
-
-    @contextlib.contextmanager
-    def running():
-        try:
-            with serve(Handler) as url:
-                yield url, seen
-        finally:
-            stop.set()
-
-    return running()
 
 
 def reply(body: bytes, status: int = 200, headers=()):
@@ -62,9 +29,9 @@ def reply(body: bytes, status: int = 200, headers=()):
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 def test_a_redirect_is_refused_and_the_key_stays_home(status):
-    with endpoint(reply(json.dumps(ANSWER).encode())) as (other, seen_by_other):
+    with hostile(reply(json.dumps(ANSWER).encode())) as (other, seen_by_other):
         location = [("Location", f"{other}/v1/chat/completions")]
-        with endpoint(reply(b"", status, location)) as (url, seen):
+        with hostile(reply(b"", status, location)) as (url, seen):
             agent = EndpointAgent("m", f"{url}/v1", api_key=KEY, retries=2, backoff=0.01)
             with pytest.raises(EndpointError, match=f"after 1 attempt.*HTTP {status} .*redirect.*not followed"):
                 within(5, lambda: agent.complete([{"role": "user", "content": "hi"}]))
@@ -72,24 +39,10 @@ def test_a_redirect_is_refused_and_the_key_stays_home(status):
     assert seen_by_other == []  # the other origin gets nothing, the key least of all
 
 
-def trickle(handler, stop):
-    handler.send_response(200)
-    handler.send_header("Content-Length", "1000")
-    handler.end_headers()
-    handler.wfile.write(b'{"choices": ')
-    while not stop.wait(0.2):
-        handler.wfile.write(b" ")
-        handler.wfile.flush()
-
-
-def silent(handler, stop):
-    stop.wait(30)
-
-
-@pytest.mark.parametrize("answer", [trickle, silent], ids=["trickling-body", "never-answering"])
+@pytest.mark.parametrize("answer", [trickle(b'{"choices": '), never_answer], ids=["trickling-body", "never-answering"])
 def test_a_slow_endpoint_costs_at_most_its_documented_time(answer):
     # retries + 1 requests of at most `timeout` each, plus the backoff: 2 x 1 s + 0.05 s here
-    with endpoint(answer) as (url, seen):
+    with hostile(answer) as (url, seen):
         agent = EndpointAgent("m", f"{url}/v1", timeout=1.0, retries=1, backoff=0.05)
         started = time.monotonic()
         with pytest.raises(EndpointError, match="after 2 attempt.*no complete response within 1 s"):
@@ -108,7 +61,7 @@ def endless(handler, stop):
 
 
 def test_an_endless_body_is_a_bad_reply_at_the_size_cap():
-    with endpoint(endless) as (url, seen):
+    with hostile(endless) as (url, seen):
         agent = EndpointAgent("m", f"{url}/v1", timeout=10.0, max_response_bytes=2**20, backoff=0.01)
         started = time.monotonic()
         with pytest.raises(BadReply, match="over the limit of 1,048,576 bytes"):
@@ -149,7 +102,7 @@ def test_a_bad_reply_fails_its_episode_and_the_bench_goes_on(tmp_path, monkeypat
 
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     out = tmp_path / "b"
-    with endpoint(answer) as (url, seen):
+    with hostile(answer) as (url, seen):
         code = within(20, lambda: main(["bench", "--out", str(out), "--quiet", "--envs", "AgentR1/SynthHop-v0",
                                          "--limit", str(len(bodies)), "--policies", f"openai:m@{url}/v1"]))
     assert code == 0 and len(seen) == len(bodies)

@@ -1,14 +1,12 @@
-import threading
 import time
 import tracemalloc
-from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from agent_r1.tools import SearchTool
 from agent_r1.tools.http_post import MAX_RESPONSE_BYTES
 from agent_r1.tools.remote import RemoteRetriever, RetrievalServerError
-from servers import retrieval_handler, serve, within
+from servers import hostile, never_answer, retrieval_handler, serve, trickle, within
 
 DOCS = [
     {"id": "11", "contents": '"Tarskmere"\nTarskmere is a city in Orvania.'},
@@ -55,42 +53,11 @@ def test_an_unreachable_server_becomes_an_error_observation():
 
 # ---- hostile servers: the timeout is a deadline for the whole search, the answer is capped ----
 
-def hostile_handler(behaviour, stop: threading.Event):
-    """A `POST /retrieve` that answers by `behaviour(handler, stop)`; a client gone away ends it quietly."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def do_POST(self):
-            self.rfile.read(int(self.headers["Content-Length"]))
-            try:
-                behaviour(self, stop)
-            except OSError:
-                pass  # the client shut the connection: what these servers are for
-
-    return Handler
-
-
-def trickle_body(handler, stop):
-    handler.send_response(200)
-    handler.send_header("Content-Length", "1000")
-    handler.end_headers()
-    handler.wfile.write(b'{"result": [[')
-    while not stop.wait(0.2):
-        handler.wfile.write(b" ")
-        handler.wfile.flush()
-
-
 def trickle_headers(handler, stop):
     handler.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
     while not stop.wait(0.2):
         handler.wfile.write(b"a")
         handler.wfile.flush()
-
-
-def never_answer(handler, stop):
-    stop.wait(30)
 
 
 def endless_chunked_body(handler, stop):
@@ -114,24 +81,10 @@ def slow_failure(handler, stop):
     handler.send_error(503)
 
 
-def hostile(behaviour):
-    import contextlib
-
-    @contextlib.contextmanager
-    def running():
-        stop = threading.Event()
-        try:
-            with serve(hostile_handler(behaviour, stop)) as url:
-                yield url
-        finally:
-            stop.set()
-
-    return running()
-
-
-@pytest.mark.parametrize("behaviour", [trickle_body, trickle_headers, never_answer], ids=lambda b: b.__name__)
+@pytest.mark.parametrize("behaviour", [trickle(b'{"result": [['), trickle_headers, never_answer],
+                         ids=["trickle_body", "trickle_headers", "never_answer"])
 def test_a_slow_server_fails_the_search_at_its_deadline(behaviour):
-    with hostile(behaviour) as url:
+    with hostile(behaviour) as (url, _):
         started = time.monotonic()
         result = within(5, lambda: SearchTool(RemoteRetriever(url, timeout=1.0, retries=2, backoff=0.05))(query="x"))
         elapsed = time.monotonic() - started
@@ -140,7 +93,7 @@ def test_a_slow_server_fails_the_search_at_its_deadline(behaviour):
 
 
 def test_retries_share_the_searchs_deadline():
-    with hostile(slow_failure) as url:
+    with hostile(slow_failure) as (url, _):
         retriever = RemoteRetriever(url, timeout=1.0, retries=20, backoff=0.05)
         started = time.monotonic()
         with pytest.raises(RetrievalServerError, match="HTTP 503|within 1 s"):
@@ -150,7 +103,7 @@ def test_retries_share_the_searchs_deadline():
 
 
 def test_an_endless_body_stops_at_the_size_cap_in_bounded_memory():
-    with hostile(endless_chunked_body) as url:
+    with hostile(endless_chunked_body) as (url, _):
         retriever = RemoteRetriever(url, timeout=10.0)
         tracemalloc.start()
         started = time.monotonic()
@@ -165,7 +118,7 @@ def test_an_endless_body_stops_at_the_size_cap_in_bounded_memory():
 
 
 def test_a_declared_length_over_the_cap_is_refused_unread():
-    with hostile(huge_declared_length) as url:
+    with hostile(huge_declared_length) as (url, _):
         started = time.monotonic()
         with pytest.raises(RetrievalServerError, match="1,000,000,000,000 bytes, over the limit of 1,024"):
             within(5, lambda: RemoteRetriever(url, timeout=5.0, max_response_bytes=1024).search("x", 3))
@@ -193,6 +146,6 @@ def test_malformed_answers_become_retrieval_errors(body):
         handler.end_headers()
         handler.wfile.write(body)
 
-    with hostile(answer) as url:
+    with hostile(answer) as (url, _):
         result = within(5, lambda: SearchTool(RemoteRetriever(url, retries=0, timeout=2.0))(query="x"))
     assert not result.ok and "RetrievalServerError" in result.error
