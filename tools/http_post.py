@@ -129,7 +129,9 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None  # urllib then raises the 3xx as an HTTPError
 
 
-class _WatchedHTTP(urllib.request.HTTPHandler):
+class _Watched:
+    """A urllib handler whose connections the deadline can shut."""
+
     def __init__(self, deadline: _Deadline) -> None:
         super().__init__()
         self.deadline = deadline
@@ -138,13 +140,12 @@ class _WatchedHTTP(urllib.request.HTTPHandler):
         return super().do_open(self.deadline.watched(http_class), req, **kwargs)
 
 
-class _WatchedHTTPS(urllib.request.HTTPSHandler):
-    def __init__(self, deadline: _Deadline) -> None:
-        super().__init__()
-        self.deadline = deadline
+class _WatchedHTTP(_Watched, urllib.request.HTTPHandler):
+    pass
 
-    def do_open(self, http_class, req, **kwargs):
-        return super().do_open(self.deadline.watched(http_class), req, **kwargs)
+
+class _WatchedHTTPS(_Watched, urllib.request.HTTPSHandler):
+    pass
 
 
 def _opener(deadline: _Deadline) -> urllib.request.OpenerDirector:
