@@ -178,11 +178,6 @@ class AgentTrainer(GRPOTrainer):
                 bar.update(len(trajectories) - bar.n)
         return trajectories
 
-    def evaluate_agent(self, seeds: Sequence[int], batch_size: int = 16, progress: bool = True,
-                       options: Sequence[dict | None] | None = None) -> dict[str, float]:
-        """The env's metrics over held_out_trajectories, averaged."""
-        return episode_stats(self.held_out_trajectories(seeds, options, batch_size, progress))
-
     # --- advantages ---------------------------------------------------------------------------
 
     def _generate_and_score_completions(self, inputs):

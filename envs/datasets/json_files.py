@@ -125,8 +125,3 @@ def read_numbered_records(path: str | Path) -> list[tuple[int | None, Any]]:
     if text.startswith("[", start):
         return _array_records(path, text, start)
     return _line_records(path, text)
-
-
-def read_json_records(path: str | Path) -> list[Any]:
-    """The records of a JSON array or JSON Lines file."""
-    return [record for _, record in read_numbered_records(path)]
