@@ -16,6 +16,7 @@ ENVS: dict[str, tuple[str, dict]] = {
     "AgentR1/2WikiMultihopQA-v0": (_DATASET, {"dataset": "2wikimultihopqa"}),
     "AgentR1/MuSiQue-v0": (_DATASET, {"dataset": "musique"}),
     "AgentR1/Arithmetic-v0": ("agent_r1.envs.arithmetic:ArithmeticEnv", {}),
+    "AgentR1/Mixture-v0": ("agent_r1.envs.mixture:MixtureEnv", {}),  # needs members=[[id, kwargs, weight], ...]
 }
 
 

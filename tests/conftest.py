@@ -27,9 +27,14 @@ DATASET_SAMPLES = {
 
 
 def make_env(env_id: str, **kwargs):
-    """gym.make, with a shared sample as data for the dataset envs (skips when it is absent)."""
+    """gym.make, with a shared sample as data for the dataset envs (skips when it is absent). The mixture is made of
+    SynthHop and HotpotQA, the arguments going to both."""
     import gymnasium as gym
 
+    if env_id == "AgentR1/Mixture-v0":
+        members = [["AgentR1/SynthHop-v0", kwargs, 1.0],
+                   ["AgentR1/HotpotQA-v0", {**kwargs, "data_path": str(shared_file(DATASET_SAMPLES["AgentR1/HotpotQA-v0"]))}, 1.0]]
+        return gym.make(env_id, members=members)
     if env_id in DATASET_SAMPLES:
         kwargs.setdefault("data_path", shared_file(DATASET_SAMPLES[env_id]))
     return gym.make(env_id, **kwargs)

@@ -72,7 +72,7 @@ ARGUMENTS = {
 }
 
 
-@pytest.mark.parametrize("env_id", sorted(ENVS))
+@pytest.mark.parametrize("env_id", sorted(set(ENVS) - {"AgentR1/Mixture-v0"}))  # its arguments are its members'
 def test_every_env_takes_the_arguments_the_readme_says_it_takes(env_id):
     from conftest import make_env
 

@@ -90,7 +90,7 @@ class AgentTrainer(GRPOTrainer):
         *,
         algo: str = "grpo",
         env_kwargs: dict[str, Any] | None = None,
-        eval_env_kwargs: dict[str, Any] | None = None,
+        eval_envs: Sequence[tuple[str, dict[str, Any]]] | None = None,
         rollout: RolloutConfig = RolloutConfig(),
         ppo: PPOSettings = PPOSettings(),
         callbacks=None,
@@ -106,10 +106,13 @@ class AgentTrainer(GRPOTrainer):
             model.add_module("value_head", self.value_head)  # so that the optimiser and checkpoints include it
         self.generator = TransformersGenerator(model, tokenizer)
         self.engine = RolloutEngine(self.generator, tokenizer, env_id, env_kwargs=env_kwargs, config=rollout)
-        # Held-out evaluation may read other data than training (a dataset env's dev split): its own envs.
-        self.eval_engine = RolloutEngine(self.generator, tokenizer, env_id,
-                                         env_kwargs=env_kwargs if eval_env_kwargs is None else eval_env_kwargs,
-                                         config=replace(rollout, temperature=0.0))
+        # Held-out evaluation reads other data than training (a dataset env's dev split), maybe other envs: an
+        # engine of its own per env, greedy. By default, the training env itself.
+        self.eval_engines = {
+            eval_id: RolloutEngine(self.generator, tokenizer, eval_id, env_kwargs=kwargs,
+                                   config=replace(rollout, temperature=0.0))
+            for eval_id, kwargs in (eval_envs if eval_envs is not None else [(env_id, env_kwargs or {})])
+        }
         self.trajectories: list[Trajectory] = []
         self._trained_task_ids: set[str] = set()  # since the last take_task_ids()
         self._staging = False
@@ -164,17 +167,19 @@ class AgentTrainer(GRPOTrainer):
             self.generator.reset_cache()
 
     def held_out_trajectories(self, seeds: Sequence[int], options: Sequence[dict | None] | None = None,
-                              batch_size: int = 16, progress: bool = True) -> list[Trajectory]:
-        """Greedy episodes on `seeds` (held out from training), episode i reset with `options[i]` if given
-        (e.g. {"index": i}: question i of a dataset env's evaluation file)."""
+                              batch_size: int = 16, progress: bool = True, env_id: str | None = None) -> list[Trajectory]:
+        """Greedy episodes on `seeds` (held out from training) of the held-out env `env_id` (default: the first),
+        episode i reset with `options[i]` if given (e.g. {"index": i}: question i of a dataset env's evaluation file)."""
         from tqdm.auto import tqdm
 
+        engine = self.eval_engines[env_id] if env_id is not None else next(iter(self.eval_engines.values()))
         options = list(options) if options is not None else [None] * len(seeds)
         trajectories = []
-        with tqdm(total=len(seeds), desc="held-out evaluation", disable=not progress, leave=False) as bar:
+        with tqdm(total=len(seeds), desc=f"held-out evaluation on {engine.env_id}", disable=not progress,
+                  leave=False) as bar:
             for first in range(0, len(seeds), batch_size):
                 batch = slice(first, first + batch_size)
-                trajectories += self._run(list(seeds[batch]), 1, self.eval_engine, options[batch])
+                trajectories += self._run(list(seeds[batch]), 1, engine, options[batch])
                 bar.update(len(trajectories) - bar.n)
         return trajectories
 

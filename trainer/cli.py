@@ -14,18 +14,22 @@ from agent_r1.trainer.cli_args import (checksum, names_list, non_negative_float,
                                        output_file, positive_int)
 
 
-def _parse_env_kwargs(pairs: list[str], option: str = "--env-arg") -> dict:
-    kwargs = {}
+def _parse_env_kwargs(pairs: list[str], option: str = "--env-arg", *, per_env: bool = False) -> dict:
+    """KEY=VALUE pairs, VALUE parsed as JSON where it can be; with `per_env`, ENV_ID:KEY=VALUE goes under the env's
+    id ({ENV_ID: {KEY: VALUE}}: that env's own argument; an id may hold ':' itself, a keyword never does)."""
+    kwargs: dict = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"error: {option} takes KEY=VALUE, got {pair!r}")
+        env_id, colon, key = key.rpartition(":") if per_env else ("", "", key)
+        if not sep or not key or (colon and not env_id):
+            raise SystemExit(f"error: {option} takes {'[ENV_ID:]' if per_env else ''}KEY=VALUE, got {pair!r}")
         try:
-            kwargs[key] = json.loads(value)
+            parsed = json.loads(value)
         except json.JSONDecodeError:
-            kwargs[key] = value  # a bare string
+            parsed = value  # a bare string
         except (ValueError, RecursionError):  # JSON, but an integer too long for Python or nesting too deep
             raise SystemExit(f"error: {option} {key}: the value is JSON that cannot be read ({len(value)} characters)") from None
+        (kwargs.setdefault(env_id, {}) if env_id else kwargs)[key] = parsed
     return kwargs
 
 
@@ -189,7 +193,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 TRAIN_HELP = {
-    "env": "a registered environment id",
     "model": "smollm2-135m-instruct (the embedded default), a local directory, or hf:HUB_ID (a Hugging Face hub model)",
     "algo": "grpo, ppo, rloo, reinforce_pp, reinforce_pp_baseline or turn_level",
     "reward_preset": "outcome (final answer F1) or process (plus per-step rewards)",
@@ -202,17 +205,23 @@ TRAIN_HELP = {
     "eval_seed": "seed of the first held-out episode; episode i uses eval_seed + i (SynthHop: keep the range apart "
                  "from --train-seed's)",
     "train_seed": "seed of the first training task; task i uses train_seed + i",
+    "env": "a registered environment id, or a mixture: ID[=WEIGHT],ID[=WEIGHT],... (each GRPO group draws one env, "
+           "with probability proportional to its weight, 1 by default)",
+    "eval_envs": "the envs evaluated held out before, during and after training, comma-separated, each reported on "
+                 "its own (default: the training envs), e.g. a dataset out of the training domain",
 }
 
 # The env arguments: a dict field each, given as repeatable KEY=VALUE flags.
 ENV_ARG_FLAGS = {
-    "env_kwargs": ("--env-arg", "keyword argument of the env for training (and, unless --eval-env-arg overrides it, "
-                                "evaluation), VALUE parsed as JSON where it can be (repeatable); a dataset env trains "
-                                "on split=train unless split or data_path is given"),
+    "env_kwargs": ("--env-arg", "keyword argument of the envs for training (and, unless --eval-env-arg overrides it, "
+                                "evaluation), VALUE parsed as JSON where it can be (repeatable); ENV_ID:KEY=VALUE "
+                                "gives it to that env alone; a dataset env trains on split=train unless split or "
+                                "data_path is given"),
     "eval_env_kwargs": ("--eval-env-arg", "keyword argument of the env for held-out evaluation only, over --env-arg "
                                           "(repeatable); a dataset env evaluates on split=dev unless told otherwise, "
-                                          "e.g. --eval-env-arg data_path=DEV_FILE; a run whose training and evaluation "
-                                          "files share questions is refused"),
+                                          "e.g. --eval-env-arg data_path=DEV_FILE, or "
+                                          "AgentR1/MuSiQue-v0:data_path=DEV_FILE for one env; a run whose training and "
+                                          "evaluation files share questions is refused"),
 }
 
 
@@ -226,7 +235,7 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
         if name in ENV_ARG_FLAGS:
             option, text = ENV_ARG_FLAGS[name]
             parser.add_argument(option, dest=option[2:].replace("-", "_"), action="append", default=None,
-                                metavar="KEY=VALUE", help=text)
+                                metavar="[ENV_ID:]KEY=VALUE", help=text)
         elif isinstance(default, bool):
             parser.add_argument(flag, action="store_true", default=None, help=text)
         else:
@@ -241,15 +250,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     for name, (option, _) in ENV_ARG_FLAGS.items():
         pairs = getattr(args, option[2:].replace("-", "_"))
         if pairs:
-            overrides[name] = _parse_env_kwargs(pairs, option)
+            overrides[name] = _parse_env_kwargs(pairs, option, per_env=True)
     try:
         config = TrainConfig.from_file(args.config, **overrides) if args.config else TrainConfig.from_dict(overrides)
     except (FileNotFoundError, ValueError) as exc:
         raise SystemExit(f"error: {exc}") from None
     import agent_r1.envs  # noqa: F401
+    from agent_r1.trainer.splits import eval_env_ids, train_env_ids
 
-    if config.env not in gym.registry:
-        raise SystemExit(f"error: unknown env {config.env!r}")
+    unknown = [env_id for env_id in dict.fromkeys(train_env_ids(config) + eval_env_ids(config)) if env_id not in gym.registry]
+    if unknown:
+        raise SystemExit(f"error: unknown env(s) {', '.join(map(repr, unknown))}")
     try:
         output_dir(config.output_dir)
     except argparse.ArgumentTypeError as exc:
@@ -265,7 +276,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise SystemExit(f"error: {exc}") from None
     print(f"{summary['algo']} on {summary['env']}, {summary['steps']} steps: held-out EM "
           f"{summary['em_before']:.3f} -> {summary['em_after']:.3f} ({summary['em_after'] - summary['em_before']:+.3f}), "
-          f"F1 {summary['f1_before']:.3f} -> {summary['f1_after']:.3f} on {summary['eval_episodes']} episodes")
+          f"F1 {summary['f1_before']:.3f} -> {summary['f1_after']:.3f} on {summary['eval_episodes']} episodes"
+          + (" (the mean over held-out envs)" if len(summary["eval"]) > 1 else ""))
+    if len(summary["eval"]) > 1:
+        for env_id, result in summary["eval"].items():
+            print(f"  {env_id}: EM {result['em_before']:.3f} -> {result['em_after']:.3f}, "
+                  f"F1 {result['f1_before']:.3f} -> {result['f1_after']:.3f} on {result['episodes']} episodes")
     print(f"RL took {summary['rl_seconds_this_session'] / 60:.1f} min; adapter in {summary['final']}, "
           f"metrics in {summary['metrics']}" + (f", curve in {summary['curve']}" if summary["curve"] else ""))
     return 0

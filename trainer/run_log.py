@@ -1,7 +1,8 @@
 """A run's metrics as JSON Lines, and its training curve as a PNG.
 
 Each line is one record: {"step": N, "train": {...}} from the trainer's logs,
-{"step": N, "eval": {...}} from a held-out evaluation, or {"step": N,
+{"step": N, "eval": {...}} from a held-out evaluation (its metrics averaged over the
+held-out envs, and each env's under "envs"), or {"step": N,
 "task_ids": {"train" or "eval": [...]}}, the tasks of a step's training episodes
 or of an evaluation. A resumed run first drops
 the records written after its checkpoint, so the file never holds a step twice.
@@ -65,7 +66,12 @@ def plot_curve(log: MetricsLog, path: str | Path, title: str) -> Path | None:
         axis.plot([s for s, _ in train], [t["reward"] for _, t in train], alpha=0.5, label="training return (sampled)")
         if "episode/em" in train[0][1]:
             axis.plot([s for s, _ in train], [t["episode/em"] for _, t in train], alpha=0.5, label="training EM (sampled)")
-    if evals:
+    envs = list(evals[-1][1].get("envs", {})) if evals else []
+    if len(envs) > 1:  # each held-out env's EM; the mean is the summary's
+        for env_id in envs:
+            points = [(s, e["envs"][env_id]["em"]) for s, e in evals if env_id in e.get("envs", {})]
+            axis.plot([s for s, _ in points], [v for _, v in points], "o-", label=f"held-out EM, {env_id} (greedy)")
+    elif evals:
         axis.plot([s for s, _ in evals], [e["em"] for _, e in evals], "o-", label="held-out EM (greedy)")
     axis.set_xlabel("step")
     axis.set_title(title, fontsize=9)

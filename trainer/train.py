@@ -7,7 +7,8 @@ Everything a run writes lives in its output folder:
     metrics.jsonl    training logs, held-out evaluations and the task ids of each, one JSON object per line
     curve.png        training return and held-out EM against steps
     final/           the trained adapter (or model), loadable by `agent-r1 eval --policy`
-    summary.json     EM before and after RL, time, steps, the task ids trained and evaluated on
+    summary.json     EM before and after RL (the mean over held-out envs, and each env's), time, steps, the task
+                     ids trained and evaluated on
 
 Training and held-out evaluation never share a task: see trainer/splits.py.
 """
@@ -27,6 +28,7 @@ import torch
 from transformers import TrainerCallback
 
 import agent_r1.envs  # noqa: F401  (registers the ids)
+from agent_r1.envs.mixture import qualified
 from agent_r1.trainer.agent_trainer import AgentTrainer, PPOSettings, episode_stats
 from agent_r1.trainer.checkpoints import (CorruptCheckpointError, check_metrics_log, latest_checkpoint, read_json_object,
                                           safetensors_problem, save_atomically, task_ids_problem)
@@ -34,7 +36,7 @@ from agent_r1.trainer.models import LoraSpec, load_model, resolve_model
 from agent_r1.trainer.rollout import RolloutConfig
 from agent_r1.trainer.run_log import MetricsLog, plot_curve
 from agent_r1.trainer.sft import WarmStartConfig, oracle_trajectories, warm_start
-from agent_r1.trainer.splits import HeldOut, check_envs, eval_env_kwargs, train_env_kwargs
+from agent_r1.trainer.splits import EvalEnv, check_envs, eval_envs, rollout_env, train_env_ids
 from agent_r1.trainer.train_config import TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -67,26 +69,40 @@ class _EvalAndLog(TrainerCallback):
 
 
 class _Run:
-    def __init__(self, config: TrainConfig, out: Path, held_out: HeldOut) -> None:
+    def __init__(self, config: TrainConfig, out: Path, held_out: tuple[EvalEnv, ...]) -> None:
         self.config, self.out, self.held_out = config, out, held_out
         self.log = MetricsLog(out / "metrics.jsonl")
         self.trainer: AgentTrainer | None = None
+        # With several envs in play, every task id names its env (a mixture's already do): two datasets may reuse one.
+        self.mixture = len(train_env_ids(config)) > 1
+        self.qualify = len(held_out) > 1 or self.mixture
 
-    def evaluate(self, step: int) -> dict[str, float]:
+    def evaluate(self, step: int) -> dict[str, Any]:
+        """Each held-out env's episodes; the record's em, f1, ... are the mean over envs (the paper's average
+        column), and `envs` holds each env's own."""
         start = time.perf_counter()
-        trajectories = self.trainer.held_out_trajectories(self.held_out.seeds, self.held_out.options)
-        result = episode_stats(trajectories)
-        result["seconds"] = time.perf_counter() - start
+        per_env, task_ids = {}, []
+        for env in self.held_out:
+            trajectories = self.trainer.held_out_trajectories(env.held_out.seeds, env.held_out.options, env_id=env.env_id)
+            per_env[env.env_id] = episode_stats(trajectories)
+            # In episode order: for a dataset env, the evaluation file's question order.
+            task_ids += [qualified(env.env_id, t.task_id) if self.qualify else t.task_id
+                         for t in trajectories if t.task_id is not None]
+            logger.info("step %d: held-out EM %.3f, F1 %.3f on %s (%d episodes)", step, per_env[env.env_id]["em"],
+                        per_env[env.env_id]["f1"], env.env_id, len(trajectories))
+        common = set.intersection(*(set(stats) for stats in per_env.values()))
+        result = {key: sum(stats[key] for stats in per_env.values()) / len(per_env) for key in sorted(common)}
+        result |= {"seconds": time.perf_counter() - start, "envs": per_env}
         self.log.write(step, "eval", result)
-        # In episode order: for a dataset env, the evaluation file's question order.
-        self.log.write(step, "task_ids", {"eval": [t.task_id for t in trajectories if t.task_id is not None]})
-        logger.info("step %d: held-out EM %.3f, F1 %.3f (%d episodes)", step, result["em"], result["f1"], len(trajectories))
+        self.log.write(step, "task_ids", {"eval": task_ids})
         return result
 
     def task_ids(self) -> dict[str, list[str]]:
         """Every task trained on (the warm start's oracle episodes and RL's), sorted, and every task evaluated on, in
         episode order; this session's and, for a resumed run, those before (metrics.jsonl and warm_start/ keep them)."""
         train = {*self.log.task_ids("train"), *_warm_start_task_ids(self.config, self.out / "warm_start")}
+        if self.qualify and not self.mixture:
+            train = {qualified(self.config.env, task_id) for task_id in train}
         return {"train_task_ids": sorted(train), "eval_task_ids": self.log.task_ids("eval")}
 
 
@@ -101,9 +117,9 @@ def _load(config: TrainConfig, out: Path):
         else:
             settings = WarmStartConfig(config.warm_start, config.warm_start_epochs, config.micro_batch_size,
                                        config.warm_start_learning_rate)
-            data = oracle_trajectories(tokenizer, config.env, settings.episodes, seed=settings.seed,
-                                       env_kwargs=train_env_kwargs(config))
-            losses = warm_start(model, tokenizer, config.env, settings, data=data)
+            env_id, env_kwargs = rollout_env(config)  # a mixture's oracle episodes come from every member
+            data = oracle_trajectories(tokenizer, env_id, settings.episodes, seed=settings.seed, env_kwargs=env_kwargs)
+            losses = warm_start(model, tokenizer, env_id, settings, data=data)
             logger.info("warm start: %d steps, loss %.3f -> %.3f", len(losses), losses[0], losses[-1])
             task_ids = sorted({t.task_id for t in data if t.task_id is not None})
             save_atomically(stage, lambda tmp: (model.save_pretrained(tmp), tokenizer.save_pretrained(tmp),
@@ -204,9 +220,10 @@ def train(config: TrainConfig, *, resume: bool = False, initial_eval: dict[str, 
     rollout = RolloutConfig(max_turns=config.max_turns, max_tokens_per_turn=config.max_tokens_per_turn,
                             max_total_tokens=config.max_total_tokens, temperature=config.temperature)
     train_seeds = range(config.train_seed, config.train_seed + config.max_steps * config.groups_per_step)
+    env_id, env_kwargs = rollout_env(config)
     run.trainer = AgentTrainer(
-        model, tokenizer, config.env, list(train_seeds), _grpo_args(config, out), algo=config.algo,
-        env_kwargs=train_env_kwargs(config), eval_env_kwargs=eval_env_kwargs(config), rollout=rollout,
+        model, tokenizer, env_id, list(train_seeds), _grpo_args(config, out), algo=config.algo,
+        env_kwargs=env_kwargs, eval_envs=eval_envs(config), rollout=rollout,
         callbacks=[_EvalAndLog(run)],
         ppo=PPOSettings(config.value_coef, config.value_clip, 1.0, config.gae_lambda),
     )
@@ -226,8 +243,10 @@ def train(config: TrainConfig, *, resume: bool = False, initial_eval: dict[str, 
     save_atomically(out / "final", lambda tmp: _save_final(run.trainer, tmp))
     summary = {
         "env": config.env, "algo": config.algo, "reward_preset": config.reward_preset, "model": config.model,
-        "steps": run.trainer.state.global_step, "eval_episodes": len(held_out),
+        "steps": run.trainer.state.global_step, "eval_episodes": sum(len(env.held_out) for env in held_out),
         "em_before": before["em"], "em_after": after["em"], "f1_before": before["f1"], "f1_after": after["f1"],
+        "eval": {env.env_id: {"episodes": len(env.held_out), **_before_after(before, after, env.env_id)}
+                 for env in held_out},
         "rl_seconds_this_session": rl_seconds, "seconds_this_session": time.perf_counter() - started,
         "final": str(out / "final"), "metrics": str(run.log.path), **run.task_ids(),
     }
@@ -235,8 +254,16 @@ def train(config: TrainConfig, *, resume: bool = False, initial_eval: dict[str, 
     summary["curve"] = str(curve) if curve else None
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     run.trainer.engine.close()
-    run.trainer.eval_engine.close()
+    for engine in run.trainer.eval_engines.values():
+        engine.close()
     return summary
+
+
+def _before_after(before: dict[str, Any], after: dict[str, Any], env_id: str) -> dict[str, float]:
+    """One held-out env's EM and F1 before and after RL (a record of an older version has no `envs`: the only env's
+    are the record's own)."""
+    old, new = before.get("envs", {env_id: before})[env_id], after["envs"][env_id]
+    return {"em_before": old["em"], "em_after": new["em"], "f1_before": old["f1"], "f1_after": new["f1"]}
 
 
 def _resumed_config(config: TrainConfig, saved: Path) -> TrainConfig:

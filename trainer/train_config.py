@@ -15,8 +15,11 @@ ALGORITHMS = ("grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline", "turn_lev
 
 @dataclass
 class TrainConfig:
-    env: str = "AgentR1/SynthHop-v0"
-    env_kwargs: dict[str, Any] = field(default_factory=dict)  # a dataset env's split defaults to "train"
+    env: str = "AgentR1/SynthHop-v0"  # one id, or a mixture "ID[=WEIGHT],ID[=WEIGHT],..."
+    # Every env's, except under an env's id: {"AgentR1/HotpotQA-v0": {...}} is that env's own. A dataset env's split
+    # defaults to "train".
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    eval_envs: str = ""  # the envs evaluated held out, comma-separated; "": each training env
     eval_env_kwargs: dict[str, Any] = field(default_factory=dict)  # held-out evaluation's, over env_kwargs; split "dev"
     model: str = "smollm2-135m-instruct"
     algo: str = "grpo"
@@ -65,6 +68,11 @@ class TrainConfig:
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be 0 or more, got {getattr(self, name)}")
         problems += self._float_problems()
+        for name in ("env", "eval_envs"):
+            try:
+                env_list(getattr(self, name), name, allow_empty=name == "eval_envs", weights=name == "env")
+            except ValueError as exc:
+                problems.append(str(exc))
         if self.group_size < 2 and self.algo in ("grpo", "rloo", "turn_level", "reinforce_pp_baseline"):
             problems.append(f"{self.algo} compares episodes within a group: group_size must be at least 2")
         if self.episodes_per_step % self.micro_batch_size:
@@ -124,6 +132,28 @@ class TrainConfig:
             if not ok:
                 raise ValueError(f"{source}: {name} must be a {expected.__name__}, got {value!r}")
         return cls(**data)
+
+
+def env_list(text: str, name: str = "env", *, allow_empty: bool = False, weights: bool = True) -> list[tuple[str, float]]:
+    """The (id, weight) pairs of "ID[=WEIGHT],ID[=WEIGHT],..." (weight 1 where not given): the envs of a mixture.
+    Ids are checked against the registry where they are used, not here (this module imports no env)."""
+    pairs = []
+    for item in [part.strip() for part in text.split(",")] if text.strip() else []:
+        env_id, sep, weight = item.partition("=")
+        if not env_id or (sep and not weights):
+            raise ValueError(f"{name} lists env ids{' with optional =WEIGHT' if weights else ''}, got {item!r} in {text!r}")
+        try:
+            value = float(weight) if sep else 1.0
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{name}: the weight of {env_id} must be a number above 0, got {weight!r}")
+        pairs.append((env_id, value))
+    if not pairs and not allow_empty:
+        raise ValueError(f"{name} names no env, got {text!r}")
+    if len({env_id for env_id, _ in pairs}) != len(pairs):
+        raise ValueError(f"{name} names an env twice: {text!r}")
+    return pairs
 
 
 _FLOATS = ("learning_rate", "warm_start_learning_rate", "temperature", "beta", "epsilon", "value_coef", "value_clip",
