@@ -3,6 +3,7 @@ import torch
 
 from agent_r1.trainer.sft import (
     WarmStartConfig,
+    accumulate_sft_loss,
     collate,
     masked_token_logprobs,
     oracle_trajectories,
@@ -57,3 +58,18 @@ def test_warm_start_lowers_the_loss_and_trains_only_the_adapter(tiny_lora_model,
         if name in frozen:
             assert torch.equal(parameter, frozen[name]), name
     assert any(not torch.equal(p, adapter[n]) for n, p in tiny_lora_model.named_parameters() if n in adapter)
+
+
+def test_a_batch_run_in_slices_has_the_loss_and_gradient_of_the_whole_batch(tiny_lora_model, smollm2_tokenizer):
+    # Long episodes run a few rows per forward, else activations outgrow the machine (eight 1,300-token episodes
+    # of the default model took over 20 GB); the objective must not change with the slicing.
+    batch = collate(oracle_trajectories(smollm2_tokenizer, "AgentR1/SynthHop-v0", 5, seed=3), smollm2_tokenizer.pad_token_id)
+    trainable = [p for p in tiny_lora_model.parameters() if p.requires_grad]
+    whole = sft_loss(tiny_lora_model, batch)
+    whole.backward()
+    expected = [p.grad.clone() for p in trainable]
+    tiny_lora_model.zero_grad()
+    sliced = accumulate_sft_loss(tiny_lora_model, batch, tokens_per_forward=2 * batch["input_ids"].size(1))  # 2 rows
+    assert sliced == pytest.approx(whole.item(), rel=1e-5)
+    for grad, reference in zip((p.grad for p in trainable), expected):
+        torch.testing.assert_close(grad, reference, atol=1e-6, rtol=1e-4)
