@@ -56,3 +56,55 @@ def test_rollout_speed_script_accounts_for_its_forward_passes(tmp_path, capsys):
     assert result["a_prefill_passes"] >= result["turns_per_episode"] and result["a_observation_tokens"] > 0
     assert result["a_prefill_token_slots"] >= result["a_observation_tokens"]
     assert "(a)/(b)" in capsys.readouterr().out
+
+
+def _episode(policy, env, index, em, f1=None):
+    return json.dumps({"env": env, "policy": policy, "index": index, "task_id": str(index),
+                       "metrics": {"em": em, "f1": em if f1 is None else f1}})
+
+
+def test_the_paper_report_pairs_systems_by_question_and_labels_published_rows(tmp_path):
+    from agent_r1.benchmarks.paper_report import write_report
+
+    out = tmp_path / "paper"
+    episodes = out / "bench" / "episodes"
+    episodes.mkdir(parents=True)
+    hotpot, musique = "AgentR1/HotpotQA-v0", "AgentR1/MuSiQue-v0"
+    # 40 questions: naive RAG answers 0-3, the warm start 0-9, GRPO 0-19; MuSiQue only for GRPO.
+    systems = {"naive-rag (smollm2-135m-instruct)": 4, f"agent ({out / 'warm_start'})": 10, f"agent ({out / 'grpo-outcome'})": 20}
+    for number, (policy, right) in enumerate(systems.items()):
+        lines = [_episode(policy, hotpot, i, float(i < right)) for i in range(40)]
+        lines += [_episode(policy, musique, i, 0.0) for i in range(5)] if "grpo" in policy else []
+        (episodes / f"{number}.jsonl").write_text("\n".join(lines) + "\n")
+    summary = write_report(out)
+    assert list(summary["systems"]) == ["Naive RAG", "Warm start", "GRPO"]
+    grpo = summary["systems"]["GRPO"][hotpot]["em"]
+    assert grpo["mean"] == 0.5 and grpo["n"] == 40 and grpo["low"] < 0.5 < grpo["high"]
+    differences = {(d["system"], d["reference"], d["env"]): d for d in summary["differences"]}
+    assert set(differences) == {("GRPO", "Warm start", hotpot), ("GRPO", "Naive RAG", hotpot),
+                                ("Warm start", "Naive RAG", hotpot)}
+    versus = differences["GRPO", "Warm start", hotpot]
+    assert versus["difference"] == 0.25 and 0 < versus["low"] <= versus["high"]  # 10 more right answers in 40
+    text = (out / "results.md").read_text()
+    assert "| GRPO (published, Qwen2.5-3B) | 0.441 | 0.574 | 0.148 | 0.388 |" in text
+    assert "| GRPO (SmolLM2-135M, measured) | 0.500 [" in text and "(n=40) | - | 0.000 [" in text
+
+
+def test_the_paper_experiment_trains_on_the_train_files_and_evaluates_on_dev(tmp_path):
+    from conftest import shared_file
+
+    from agent_r1.benchmarks import paper_table
+    from agent_r1.trainer.splits import check_envs, rollout_env
+
+    data = shared_file("hotpotqa/train_100.json").parent.parent
+    config = paper_table.training_config(data, tmp_path, "grpo", "process")
+    assert rollout_env(config)[0] == "AgentR1/Mixture-v0" and config.reward_preset == "process"
+    held_out = check_envs(config)  # refuses shared questions between the train and dev files
+    assert [e.env_id for e in held_out] == [paper_table.HOTPOT, paper_table.WIKI]
+    assert all(e.kwargs["data_path"].endswith(paper_table.DEV_FILES[e.env_id]) for e in held_out)
+    try:
+        paper_table.main(["--data", str(tmp_path), "--out", str(tmp_path / "out")])
+    except SystemExit as exc:
+        assert "missing data files" in str(exc) and "train_100.json" in str(exc)
+    else:
+        raise AssertionError("an empty data folder was accepted")

@@ -1,0 +1,150 @@
+"""The report of `paper_table`: EM and F1 with bootstrap intervals, paired differences, curves.
+
+Every system answered the same questions, so differences are paired by
+(dataset, question): the interval of a difference reflects the agents, not
+which questions were drawn. Intervals are 95% percentile bootstraps (2,000
+resamples of the questions). The published rows are the paper's own
+(Qwen2.5-3B-Instruct, full dev sets), shown for scale and labelled so.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from agent_r1.benchmarks.compare import paired_bootstrap
+from agent_r1.benchmarks.harness import read_episodes
+from agent_r1.benchmarks.reference import PAPER_EM, short_name
+from agent_r1.trainer.plotting import pyplot
+from agent_r1.trainer.run_log import MetricsLog
+
+ENVS = ("AgentR1/HotpotQA-v0", "AgentR1/2WikiMultihopQA-v0", "AgentR1/MuSiQue-v0")
+ALGORITHM_LABELS = {"grpo": "GRPO", "ppo": "PPO", "rloo": "RLOO", "reinforce_pp": "REINFORCE++"}
+ORDER = ("Naive RAG", "Base Tool Call", "Warm start", "PPO", "GRPO", "REINFORCE++", "RLOO")
+
+
+def label(policy: str, out: Path) -> str:
+    """The table's name of a bench policy: Naive RAG, Base Tool Call, Warm start, GRPO, ..., or the policy itself."""
+    if policy.startswith("naive-rag"):
+        return "Naive RAG"
+    if policy.startswith("base-tool-call"):
+        return "Base Tool Call"
+    path = Path(policy[len("agent ("):-1]) if policy.startswith("agent (") else None
+    if path is not None and path.parent == out:
+        if path.name == "warm_start":
+            return "Warm start"
+        algo, _, preset = path.name.rpartition("-")
+        name = ALGORITHM_LABELS.get(algo, algo)
+        return name if preset == "outcome" else f"{name} ({preset} reward)"
+    return policy
+
+
+def scores(out: Path) -> dict[str, dict[str, dict[int, dict[str, float]]]]:
+    """system -> env -> question index -> {"em", "f1"}, from OUT/bench/episodes."""
+    table: dict[str, dict[str, dict[int, dict[str, float]]]] = {}
+    for path in sorted((out / "bench" / "episodes").glob("*.jsonl")):
+        for episode in read_episodes(path):
+            system = table.setdefault(label(episode["policy"], out), {})
+            system.setdefault(episode["env"], {})[episode["index"]] = {k: float(episode["metrics"][k]) for k in ("em", "f1")}
+    return table
+
+
+def _cell(values: list[float]) -> dict[str, float]:
+    low, high = paired_bootstrap(values)
+    return {"mean": sum(values) / len(values), "low": low, "high": high, "n": len(values)}
+
+
+def summarize(out: Path) -> dict[str, Any]:
+    table = scores(out)
+    systems = sorted(table, key=lambda s: (ORDER.index(s) if s in ORDER else len(ORDER), s))
+    result: dict[str, Any] = {"systems": {}, "differences": []}
+    for system in systems:
+        result["systems"][system] = {
+            env: {metric: _cell([q[metric] for q in table[system][env].values()]) for metric in ("em", "f1")}
+            for env in ENVS if table[system].get(env)
+        }
+    references = [r for r in ("Warm start", "Naive RAG") if r in table]
+    for system in systems:
+        for reference in references:
+            if system == reference or system in ("Naive RAG", "Base Tool Call"):
+                continue
+            for env in ENVS:
+                mine, theirs = table[system].get(env, {}), table[reference].get(env, {})
+                common = sorted(set(mine) & set(theirs))
+                if common:
+                    diffs = [mine[i]["em"] - theirs[i]["em"] for i in common]
+                    low, high = paired_bootstrap(diffs)
+                    result["differences"].append({"system": system, "reference": reference, "env": env, "n": len(common),
+                                                  "difference": sum(diffs) / len(diffs), "low": low, "high": high})
+    return result
+
+
+def _table(summary: dict[str, Any], metric: str) -> str:
+    names = [short_name(e) for e in ENVS]
+    lines = ["| method | " + " | ".join(names) + " | average |", "|---" * (len(names) + 2) + "|"]
+    if metric == "em":
+        for method, values in PAPER_EM.items():
+            cells = [values[n] for n in names]
+            lines.append(f"| {method} (published, Qwen2.5-3B) | " + " | ".join(f"{c:.3f}" for c in cells)
+                         + f" | {sum(cells) / len(cells):.3f} |")
+    for system, by_env in summary["systems"].items():
+        cells = [by_env.get(env, {}).get(metric) for env in ENVS]
+        text = [f"{c['mean']:.3f} [{c['low']:.3f}, {c['high']:.3f}] (n={c['n']})" if c else "-" for c in cells]
+        average = f"{sum(c['mean'] for c in cells) / len(cells):.3f}" if all(cells) else "-"
+        model = "SmolLM2-135M, " if system in ORDER or "reward)" in system else ""
+        lines.append(f"| {system} ({model}measured) | " + " | ".join(text) + f" | {average} |")
+    return "\n".join(lines)
+
+
+def _differences(summary: dict[str, Any]) -> str:
+    lines = ["| system | minus | dataset | questions | EM difference | 95% paired CI |", "|---|---|---|---|---|---|"]
+    for d in summary["differences"]:
+        lines.append(f"| {d['system']} | {d['reference']} | {short_name(d['env'])} | {d['n']} | {d['difference']:+.3f} | "
+                     f"[{d['low']:+.3f}, {d['high']:+.3f}] |")
+    return "\n".join(lines)
+
+
+def _curves(out: Path) -> Path | None:
+    """Held-out EM during training (the trainer's own evaluation: the first dev questions of each training
+    dataset) of every run in OUT, one panel per dataset."""
+    plt = pyplot()
+    runs = sorted(p.parent for p in out.glob("*/metrics.jsonl"))
+    if plt is None or not runs:
+        return None
+    envs = [e for e in ENVS if any(e in ev.get("envs", {}) for run in runs for _, ev in MetricsLog(run / "metrics.jsonl").evals())]
+    figure, axes = plt.subplots(1, max(1, len(envs)), figsize=(5 * max(1, len(envs)), 3.5), squeeze=False)
+    for axis, env in zip(axes[0], envs):
+        for run in runs:
+            points = [(s, e["envs"][env]["em"]) for s, e in MetricsLog(run / "metrics.jsonl").evals() if env in e.get("envs", {})]
+            axis.plot([s for s, _ in points], [v for _, v in points], "o-", label=label(f"agent ({run})", out))
+        axis.set_title(f"held-out EM during training, {short_name(env)}", fontsize=9)
+        axis.set_xlabel("step")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(out / "curves.png", dpi=120)
+    plt.close(figure)
+    return out / "curves.png"
+
+
+def write_report(out: Path) -> dict[str, Any]:
+    """OUT/results.md and OUT/results.json from what OUT holds now, and OUT/curves.png."""
+    out = Path(out)
+    summary = summarize(out)
+    curves = _curves(out)
+    text = (f"## Exact match (95% bootstrap interval, questions)\n\n{_table(summary, 'em')}\n\n"
+            f"## F1\n\n{_table(summary, 'f1')}\n\n"
+            f"## Paired differences in EM\n\n{_differences(summary)}\n"
+            + (f"\n![held-out EM during training]({curves.name})\n" if curves else ""))
+    (out / "results.md").write_text(text)
+    (out / "results.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+if __name__ == "__main__":  # python -m agent_r1.benchmarks.paper_report OUT: the report again, from what OUT holds
+    import sys
+
+    folder = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/paper")
+    write_report(folder)
+    print((folder / "results.md").read_text())

@@ -1,0 +1,132 @@
+"""The Agent-R1 paper's experiment at our scale, in one resumable command.
+
+    python -m agent_r1.benchmarks.paper_table --out runs/paper
+
+Trains the default model from one warm start (oracle episodes of the training
+mixture: HotpotQA train + 2Wiki train) with each RL algorithm, the same budget
+and seed, then evaluates every system greedily with `agent-r1 bench`'s harness
+on the same dev questions (pooled BM25): HotpotQA and 2Wiki (the first 300 of
+each shared sample) and MuSiQue (all 100, out of domain). Systems: Naive RAG,
+Base Tool Call, the warm start, each RL agent, and optionally an agent trained
+elsewhere (`--extra agent:runs/demo`, e.g. the SynthHop demo).
+
+Everything lands in OUT, and running the command again resumes where it
+stopped: a finished training run is kept (`summary.json`), an interrupted one
+resumes from its last checkpoint, finished episodes are not redone.
+    OUT/RUN/           one training run per algorithm (train_config.json, metrics.jsonl, curve.png, final/)
+    OUT/bench/         every system's episodes (episodes/*.jsonl), as `agent-r1 bench` writes them
+    OUT/results.md     EM and F1 with 95% bootstrap intervals, the published rows, paired differences
+    OUT/results.json   the same numbers; OUT/curves.png: held-out EM during training, every run
+The report is rewritten after each system, so a partial table is there from the first one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+from pathlib import Path
+
+from agent_r1.benchmarks.agents import make_agent
+from agent_r1.benchmarks.harness import run_bench
+from agent_r1.benchmarks.paper_report import write_report
+from agent_r1.trainer.run_log import MetricsLog
+from agent_r1.trainer.train import train
+from agent_r1.trainer.train_config import TrainConfig
+
+logger = logging.getLogger(__name__)
+
+HOTPOT, WIKI, MUSIQUE = "AgentR1/HotpotQA-v0", "AgentR1/2WikiMultihopQA-v0", "AgentR1/MuSiQue-v0"
+TRAIN_FILES = {HOTPOT: "hotpotqa/train_100.json", WIKI: "2wikimultihopqa/train_500.json"}
+DEV_FILES = {HOTPOT: "hotpotqa/dev_distractor_500.jsonl", WIKI: "2wikimultihopqa/dev_500.jsonl",
+             MUSIQUE: "musique/dev_100.jsonl"}
+# Every system reads the same passages, three per search cut at 300 characters (short prompts: a 2-core budget),
+# and has 5 turns: the oracle needs up to 4 searches and an answer (2Wiki, MuSiQue), and 1,280 tokens.
+ENV_ARGS = {"setting": "pooled", "top_k": 3, "max_passage_chars": 300, "max_turns": 5}
+MAX_TOKENS_PER_TURN = 48
+# One algorithm is about 45 minutes of training on 2 cores: 30 steps of 4 questions x 4 episodes.
+TRAINING = dict(max_steps=30, groups_per_step=4, group_size=4, micro_batch_size=4, warm_start=256,
+                eval_every=10, eval_episodes=30, max_tokens_per_turn=MAX_TOKENS_PER_TURN,
+                max_total_tokens=1280, save_every=5, seed=0)
+RUNS = "grpo:outcome,ppo:outcome,rloo:outcome,reinforce_pp:outcome,grpo:process"
+BASELINES = "naive-rag,base-tool-call"
+
+
+def training_config(data: Path, out: Path, algo: str, preset: str) -> TrainConfig:
+    """The mixture run: HotpotQA and 2Wiki train questions, held-out curves on the start of both dev samples."""
+    env_kwargs = {**ENV_ARGS, **{env: {"data_path": str(data / path)} for env, path in TRAIN_FILES.items()}}
+    eval_kwargs = {env: {"data_path": str(data / DEV_FILES[env])} for env in TRAIN_FILES}
+    return TrainConfig(env=",".join(TRAIN_FILES), env_kwargs=env_kwargs, eval_env_kwargs=eval_kwargs,
+                       algo=algo, reward_preset=preset, output_dir=str(out / f"{algo}-{preset}"), **TRAINING)
+
+
+def train_all(data: Path, out: Path, runs: list[tuple[str, str]]):
+    """Each run from the same warm start (made by the first, copied to the others) and the same first evaluation."""
+    shared_warm_start, shared_eval = out / "warm_start", out / "initial_eval.json"
+    for algo, preset in runs:
+        config = training_config(data, out, algo, preset)
+        run_dir = Path(config.output_dir)
+        if not (run_dir / "summary.json").exists():
+            if shared_warm_start.exists() and not (run_dir / "warm_start").exists():
+                run_dir.mkdir(parents=True, exist_ok=True)
+                shutil.copytree(shared_warm_start, run_dir / "warm_start")
+            initial = json.loads(shared_eval.read_text()) if shared_eval.exists() else None
+            train(config, resume=(run_dir / "train_config.json").exists(), initial_eval=initial)
+        if not shared_warm_start.exists():
+            shutil.copytree(run_dir / "warm_start", shared_warm_start)
+        if not shared_eval.exists():
+            shared_eval.write_text(json.dumps(dict(MetricsLog(run_dir / "metrics.jsonl").evals())[0]))
+        yield run_dir
+
+
+def bench(out: Path, data: Path, spec: str, limits: dict[str, int], progress: bool) -> None:
+    """One system on every dev sample; finished episodes are kept, so a second call only finishes it."""
+    agent = make_agent(spec, max_tokens_per_turn=MAX_TOKENS_PER_TURN)
+    for env, limit in limits.items():
+        run_bench([agent], [env], out / "bench", limit=limit, progress=progress,
+                  env_kwargs={env: {**ENV_ARGS, "data_path": str(data / DEV_FILES[env])}})
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default="runs/paper", help="the results folder; running again resumes (default: %(default)s)")
+    parser.add_argument("--data", default="../shared/data", help="the folder of the shared samples (default: %(default)s)")
+    parser.add_argument("--runs", default=RUNS, help="ALGO:PRESET pairs, trained in this order (default: %(default)s)")
+    parser.add_argument("--baselines", default=BASELINES, help="bench policies without training (default: %(default)s)")
+    parser.add_argument("--extra", default="", help="more bench policies, e.g. agent:runs/demo (SynthHop-trained)")
+    parser.add_argument("--limits", default="300,300,100", help="dev questions of HotpotQA, 2Wiki, MuSiQue (default: %(default)s)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    import agent_r1.envs  # noqa: F401
+
+    out, data = Path(args.out), Path(args.data).resolve()
+    missing = [str(data / p) for p in [*TRAIN_FILES.values(), *DEV_FILES.values()] if not (data / p).is_file()]
+    if missing:
+        raise SystemExit(f"error: missing data files: {', '.join(missing)}")
+    limits = dict(zip(DEV_FILES, map(int, args.limits.split(","))))
+    runs = [tuple(pair.split(":")) for pair in args.runs.split(",") if pair]
+    if any(len(pair) != 2 for pair in runs):
+        raise SystemExit(f"error: --runs takes ALGO:PRESET pairs, got {args.runs!r}")
+    out.mkdir(parents=True, exist_ok=True)
+    first = True
+    for run_dir in train_all(data, out, runs):
+        if first:  # the warm start and the most important comparison come first
+            bench(out, data, f"agent:{out / 'warm_start'}", limits, not args.quiet)
+            write_report(out)
+            first = False
+        bench(out, data, f"agent:{run_dir}", limits, not args.quiet)
+        write_report(out)
+        if run_dir == Path(training_config(data, out, *runs[0]).output_dir):
+            for spec in [s for s in args.baselines.split(",") if s]:
+                bench(out, data, spec, limits, not args.quiet)
+                write_report(out)
+    for spec in [s for s in args.extra.split(",") if s]:
+        bench(out, data, spec, limits, not args.quiet)
+    write_report(out)
+    print((out / "results.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
