@@ -1,7 +1,7 @@
 """The agents a benchmark compares. Each runs a batch of episodes of one env and returns their results.
 
-Episode i of an env resets with seed i and, for a dataset env, question i
-(`options={"index": i}`), so every agent answers the same questions.
+Episode i of an env resets with seed i and, for a dataset env, poses question i (trainer/episodes.py,
+the rule of every evaluation), so every agent answers the same questions.
 
     oracle, random             the sanity bounds (agent_r1.benchmarks.policies)
     naive-rag[:MODEL]          retrieve top-k passages for the question once, answer in one turn
@@ -32,6 +32,7 @@ import agent_r1.envs  # noqa: F401  (registers the ids)
 from agent_r1.benchmarks.policies import POLICIES, make_policy
 from agent_r1.envs.actions import Answer, ToolCall
 from agent_r1.tools.http_post import MAX_RESPONSE_BYTES, ResponseTooLarge, post
+from agent_r1.trainer.episodes import episode_options, plan_episodes
 from agent_r1.trainer.models import DEFAULT_MODEL, ModelNotFoundError, check_model
 
 logger = logging.getLogger(__name__)
@@ -71,11 +72,6 @@ class BadReply(ValueError):
     """The endpoint answered, but not with a chat completion: that episode fails, the bench goes on."""
 
 
-def reset_options(env: gym.Env, index: int) -> dict[str, int] | None:
-    records = getattr(env.unwrapped, "records", None)
-    return {"index": index % len(records)} if records is not None else None
-
-
 def _timed(results: list[EpisodeResult], started: float) -> list[EpisodeResult]:
     share = (time.perf_counter() - started) / max(1, len(results))
     for result in results:
@@ -93,7 +89,7 @@ class PolicyAgent:
         env, started, results = gym.make(env_id, **env_kwargs), time.perf_counter(), []
         for index in indices:
             self.policy.reset(index)
-            _, info = env.reset(seed=index, options=reset_options(env, index))
+            _, info = env.reset(seed=index, options=episode_options(env, index))
             while True:
                 _, _, terminated, truncated, step_info = env.step(self.policy.act(env.unwrapped))
                 if terminated or truncated:
@@ -128,9 +124,9 @@ class ModelAgent:
             engine = RolloutEngine(self.generator, self.tokenizer, env_id, env_kwargs=kwargs, config=self.config)
             self._engines[key] = engine, engine.env_factory()  # the probe env tells how to pick question i
         engine, probe = self._engines[key]
-        options = [reset_options(probe, i) for i in indices]
+        plan = plan_episodes(probe, indices)
         started = time.perf_counter()
-        trajectories = engine.rollout(list(indices), options=options)
+        trajectories = engine.rollout(list(plan.seeds), options=list(plan.options))
         return _timed([
             EpisodeResult(env_id, self.name, i, t.task_id, t.metrics, t.outcome.get("prediction"), t.outcome.get("gold_answer"),
                           tokens=t.num_model_tokens, messages=t.messages)
@@ -161,7 +157,7 @@ class NaiveRAGAgent:
         envs, prompts, task_ids = [], [], []
         for index in indices:
             env = gym.make(env_id, **env_kwargs)
-            _, info = env.reset(seed=index, options=reset_options(env, index))
+            _, info = env.reset(seed=index, options=episode_options(env, index))
             passages, *_ = env.step(env.unwrapped.parser.render(ToolCall("search", {"query": info["question"]})))
             content = NAIVE_RAG_PROMPT.format(passages=passages, question=info["question"])
             prompts.append(self.tokenizer.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True))
@@ -232,7 +228,7 @@ class EndpointAgent:
 
     def _episode(self, env_id: str, env_kwargs: dict, index: int) -> EpisodeResult:
         env = gym.make(env_id, **env_kwargs)
-        _, info = env.reset(seed=index, options=reset_options(env, index))
+        _, info = env.reset(seed=index, options=episode_options(env, index))
         tokens = 0
         try:
             while True:

@@ -10,15 +10,16 @@ from tqdm.auto import tqdm
 
 import agent_r1.envs  # noqa: F401  (registers the AgentR1/* ids)
 from agent_r1.benchmarks.policies import Policy
+from agent_r1.trainer.episodes import plan_episodes, run_episodes
 
 
 # Metrics reported as means over episodes, in table order.
 SUMMARY_METRICS = ("em", "f1", "cover_em", "gold_recall", "turns", "searches", "invalid_actions", "return")
 
 
-def run_episode(env: gym.Env, policy: Policy, seed: int) -> dict[str, Any]:
+def run_episode(env: gym.Env, policy: Policy, seed: int, options: dict[str, Any] | None = None) -> dict[str, Any]:
     policy.reset(seed)
-    env.reset(seed=seed)
+    env.reset(seed=seed, options=options)
     while True:
         _, _, terminated, truncated, info = env.step(policy.act(env.unwrapped))
         if terminated or truncated:
@@ -36,14 +37,17 @@ def run_episode(env: gym.Env, policy: Policy, seed: int) -> dict[str, Any]:
 def evaluate(
     env_id: str, policy: Policy, episodes: int, seed: int = 0, env_kwargs: dict[str, Any] | None = None, progress: bool = True
 ) -> dict[str, Any]:
-    """Runs episodes with seeds seed, seed+1, ... and returns the summary and every episode."""
+    """Runs episodes seed, seed+1, ... (trainer/episodes.py: a dataset env's questions in order) and returns
+    the summary and every episode."""
     if episodes < 1:
         raise ValueError(f"episodes must be at least 1, got {episodes}")
     env = gym.make(env_id, **(env_kwargs or {}))
+    plan = plan_episodes(env, range(seed, seed + episodes), cap=True)
     start = time.perf_counter()
     records = [
-        run_episode(env, policy, seed + i)
-        for i in tqdm(range(episodes), desc=f"{policy.name} on {env_id}", disable=not progress, leave=False)
+        run_episode(env, policy, episode_seed, options)
+        for episode_seed, options in tqdm(list(zip(plan.seeds, plan.options)), desc=f"{policy.name} on {env_id}",
+                                          disable=not progress, leave=False)
     ]
     seconds = time.perf_counter() - start
     env.close()
@@ -84,13 +88,11 @@ def evaluate_model(
         raise ValueError(f"episodes must be at least 1, got {episodes}")
     generator, tokenizer = make_generator(model, backend, seed=seed, continuous=continuous, dtype=dtype)
     engine = RolloutEngine(generator, tokenizer, env_id, env_kwargs=env_kwargs, config=rollout_config or RolloutConfig(temperature=0.0))
+    probe = engine.env_factory()
+    plan = plan_episodes(probe, range(seed, seed + episodes), cap=True)
+    probe.close()
     start = time.perf_counter()
-    trajectories = []
-    with tqdm(total=episodes, desc=f"{model} on {env_id}", disable=not progress, leave=False) as bar:
-        for first in range(seed, seed + episodes, batch_size):
-            batch = engine.rollout(list(range(first, min(first + batch_size, seed + episodes))))
-            trajectories += batch
-            bar.update(len(batch))
+    trajectories = run_episodes(engine, plan, batch_size=batch_size, progress=progress, desc=f"{model} on {env_id}")
     seconds = time.perf_counter() - start
     engine.close()
     summary = summarize([t.metrics | {"return": t.episode_return} for t in trajectories])

@@ -20,10 +20,12 @@ import re
 from pathlib import Path
 from typing import Any, Sequence
 
+import gymnasium as gym
 from tqdm.auto import tqdm
 
 from agent_r1.benchmarks.agents import Agent
 from agent_r1.benchmarks.reference import PAPER_EM, short_name
+from agent_r1.trainer.episodes import plan_episodes
 from agent_r1.trainer.plotting import pyplot
 
 logger = logging.getLogger(__name__)
@@ -70,14 +72,16 @@ def run_bench(agents: Sequence[Agent], envs: Sequence[str], out: Path, *, limit:
     (out / "episodes").mkdir(parents=True, exist_ok=True)
     env_kwargs = env_kwargs or {}
     wanted = list(range(seed, seed + limit))
+    posed = {env_id: _posed(env_id, env_kwargs.get(env_id, {}), wanted) for env_id in envs}
     for agent in agents:
         for env_id in envs:
             path = episodes_path(out, agent.name, env_id)
             done = {e["index"] for e in _repair(path)}
-            todo = [i for i in wanted if i not in done]
-            if len(todo) < len(wanted):
-                logger.info("%s on %s: %d of %d episodes already done", agent.name, env_id, len(wanted) - len(todo), len(wanted))
-            with tqdm(total=len(wanted), initial=len(wanted) - len(todo), desc=f"{agent.name} on {short_name(env_id)}",
+            todo = [i for i in posed[env_id] if i not in done]
+            if len(todo) < len(posed[env_id]):
+                logger.info("%s on %s: %d of %d episodes already done", agent.name, env_id,
+                            len(posed[env_id]) - len(todo), len(posed[env_id]))
+            with tqdm(total=len(posed[env_id]), initial=len(posed[env_id]) - len(todo), desc=f"{agent.name} on {short_name(env_id)}",
                       disable=not progress, leave=False) as bar:
                 for first in range(0, len(todo), batch_size):
                     results = agent.run(env_id, env_kwargs.get(env_id, {}), todo[first : first + batch_size])
@@ -88,6 +92,16 @@ def run_bench(agents: Sequence[Agent], envs: Sequence[str], out: Path, *, limit:
     summary = summarize_folder(out, wanted)
     write_reports(out, summary, include_paper=include_paper)
     return summary
+
+
+def _posed(env_id: str, kwargs: dict[str, Any], wanted: list[int]) -> list[int]:
+    """The episodes of `wanted` the env can pose: a dataset file of 100 questions poses questions 0 to 99 only
+    (never the same question twice under two indices)."""
+    env = gym.make(env_id, **kwargs)
+    try:
+        return list(plan_episodes(env, wanted, cap=True).seeds)
+    finally:
+        env.close()
 
 
 def summarize_folder(out: Path, indices: Sequence[int] | None = None) -> dict[str, Any]:

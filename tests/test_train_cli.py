@@ -213,11 +213,11 @@ def test_dataset_envs_train_on_the_training_split_and_evaluate_the_dev_split_by_
     config = TrainConfig(env="AgentR1/HotpotQA-v0", env_kwargs={"data_path": str(train_file), "setting": "distractor"},
                          eval_env_kwargs={"data_path": str(dev_file)}, eval_episodes=4, eval_seed=7)
     (held_out,) = check_envs(config)
-    assert held_out.held_out.options == ({"index": 0}, {"index": 1}, {"index": 2}, {"index": 3})
+    assert held_out.held_out.options == ({"index": 7}, {"index": 8}, {"index": 9}, {"index": 10})
     assert held_out.held_out.seeds == (7, 8, 9, 10)
     assert held_out.kwargs["setting"] == "distractor"  # the rest of env_kwargs holds for evaluation too
     (capped,) = check_envs(TrainConfig(**{**config.__dict__, "eval_episodes": 10_000}))
-    assert len(capped.held_out) == 500  # capped at the file
+    assert len(capped.held_out) == 500 - 7  # capped at the file
     (synthhop,) = check_envs(TrainConfig(eval_episodes=3, eval_seed=5))
     assert synthhop.held_out.seeds == (5, 6, 7) and synthhop.held_out.options == (None, None, None)
     assert rollout_env(TrainConfig(env_kwargs={"hops": 1}))[1] == {"reward": "outcome", "hops": 1}

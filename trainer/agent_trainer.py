@@ -30,6 +30,7 @@ from trl import GRPOConfig, GRPOTrainer  # noqa: E402
 
 from agent_r1.benchmarks.evaluate import summarize
 from agent_r1.trainer.advantages import ESTIMATORS, gae
+from agent_r1.trainer.episodes import EpisodePlan, run_episodes
 from agent_r1.trainer.hf_generator import TransformersGenerator
 from agent_r1.trainer.rollout import RolloutConfig, RolloutEngine
 from agent_r1.trainer.train_config import ALGORITHMS
@@ -166,22 +167,14 @@ class AgentTrainer(GRPOTrainer):
             self.model.train(was_training)
             self.generator.reset_cache()
 
-    def held_out_trajectories(self, seeds: Sequence[int], options: Sequence[dict | None] | None = None,
-                              batch_size: int = 16, progress: bool = True, env_id: str | None = None) -> list[Trajectory]:
-        """Greedy episodes on `seeds` (held out from training) of the held-out env `env_id` (default: the first),
-        episode i reset with `options[i]` if given (e.g. {"index": i}: question i of a dataset env's evaluation file)."""
-        from tqdm.auto import tqdm
-
+    def held_out_trajectories(self, plan: EpisodePlan, env_id: str | None = None, batch_size: int = 16,
+                              progress: bool = True) -> list[Trajectory]:
+        """Greedy episodes of `plan` (held out from training, see trainer/episodes.py) on the held-out env
+        `env_id` (default: the first)."""
         engine = self.eval_engines[env_id] if env_id is not None else next(iter(self.eval_engines.values()))
-        options = list(options) if options is not None else [None] * len(seeds)
-        trajectories = []
-        with tqdm(total=len(seeds), desc=f"held-out evaluation on {engine.env_id}", disable=not progress,
-                  leave=False) as bar:
-            for first in range(0, len(seeds), batch_size):
-                batch = slice(first, first + batch_size)
-                trajectories += self._run(list(seeds[batch]), 1, engine, options[batch])
-                bar.update(len(trajectories) - bar.n)
-        return trajectories
+        return run_episodes(engine, plan, batch_size=batch_size, progress=progress,
+                            desc=f"held-out evaluation on {engine.env_id}",
+                            rollout=lambda seeds, options: self._run(seeds, 1, engine, options))
 
     # --- advantages ---------------------------------------------------------------------------
 

@@ -200,10 +200,10 @@ TRAIN_HELP = {
     "max_steps": "optimiser steps of RL",
     "full_finetune": "train every weight instead of a LoRA adapter",
     "eval_every": "steps between held-out evaluations (0: only before and after RL)",
-    "eval_episodes": "episodes of each held-out evaluation (a dataset env: its evaluation file's first questions, "
-                     "in order; at most all of them)",
-    "eval_seed": "seed of the first held-out episode; episode i uses eval_seed + i (SynthHop: keep the range apart "
-                 "from --train-seed's)",
+    "eval_episodes": "episodes of each held-out evaluation, per held-out env (a dataset env: questions of its "
+                     "evaluation file in order; at most all of them)",
+    "eval_seed": "the first held-out episode: episode i resets with seed eval_seed + i and, in a dataset env, poses "
+                 "question eval_seed + i (SynthHop: keep the range apart from --train-seed's)",
     "train_seed": "seed of the first training task; task i uses train_seed + i",
     "env": "a registered environment id, or a mixture: ID[=WEIGHT],ID[=WEIGHT],... (each GRPO group draws one env, "
            "with probability proportional to its weight, 1 by default)",

@@ -24,6 +24,7 @@ from typing import Any
 import gymnasium as gym
 
 from agent_r1.envs.datasets import MultiHopQAEnv
+from agent_r1.trainer.episodes import EpisodePlan, plan_episodes
 from agent_r1.trainer.train_config import TrainConfig, env_list
 
 logger = logging.getLogger(__name__)
@@ -32,17 +33,6 @@ logger = logging.getLogger(__name__)
 class EnvArgumentError(ValueError):
     """The run's env cannot be made from its settings (an argument it does not take, a bad value, missing data,
     training and evaluation data that share questions): found before the model loads rather than at the first rollout."""
-
-
-@dataclass(frozen=True)
-class HeldOut:
-    """The held-out evaluation: episode i resets with seeds[i] and options[i] (None: the seed alone picks the task)."""
-
-    seeds: tuple[int, ...]
-    options: tuple[dict[str, Any] | None, ...]
-
-    def __len__(self) -> int:
-        return len(self.seeds)
 
 
 MIXTURE = "AgentR1/Mixture-v0"
@@ -54,7 +44,7 @@ class EvalEnv:
 
     env_id: str
     kwargs: dict[str, Any]
-    held_out: HeldOut
+    held_out: EpisodePlan
 
 
 def is_dataset_env(env_id: str) -> bool:
@@ -171,15 +161,7 @@ def _check_apart(train: gym.Env, held_out_env: gym.Env) -> None:
                                f"file {train.data_file} too (e.g. {min(shared)!r}): {remedy}")
 
 
-def held_out(config: TrainConfig, env: gym.Env) -> HeldOut:
-    """Questions 0, 1, ... of a dataset env's evaluation file, in order (no random draw: every evaluation of every
-    run poses the same questions); seeds eval_seed, eval_seed + 1, ... of any other env."""
-    count = config.eval_episodes
-    seeds = range(config.eval_seed, config.eval_seed + count)
-    if not isinstance(env, MultiHopQAEnv):
-        return HeldOut(tuple(seeds), (None,) * count)
-    if count > len(env.records):
-        logger.info("held-out evaluation: %s holds %d questions, fewer than eval_episodes=%d; evaluating on all of them",
-                    env.data_file, len(env.records), count)
-        count = len(env.records)
-    return HeldOut(tuple(seeds[:count]), tuple({"index": i} for i in range(count)))
+def held_out(config: TrainConfig, env: gym.Env) -> EpisodePlan:
+    """Episodes eval_seed, eval_seed + 1, ... (see trainer/episodes.py): a dataset env's questions in file order,
+    as many as it holds at most (no random draw: every evaluation of every run poses the same questions)."""
+    return plan_episodes(env, range(config.eval_seed, config.eval_seed + config.eval_episodes), cap=True)

@@ -38,7 +38,7 @@ class TrainConfig:
     warm_start_learning_rate: float = 5e-4
     eval_every: int = 10  # steps between held-out evaluations (0: only before and after)
     eval_episodes: int = 64
-    eval_seed: int = 0  # held-out seeds eval_seed, eval_seed+1, ... (a dataset env: questions 0, 1, ... of its eval file)
+    eval_seed: int = 0  # held-out episodes eval_seed, eval_seed+1, ... (seeds; a dataset env: those questions)
     train_seed: int = 100_000
     max_turns: int = 8
     max_tokens_per_turn: int = 48
