@@ -105,13 +105,14 @@ class ModelAgent:
     """A model through the rollout engine, greedy, a batch of episodes at a time."""
 
     def __init__(self, model: str, *, name: str | None = None, action_format: str | None = None,
-                 backend: str = "transformers", max_tokens_per_turn: int = 128, max_total_tokens: int = 4096) -> None:
+                 backend: str = "transformers", max_tokens_per_turn: int = 128, max_total_tokens: int = 4096,
+                 dtype: str = "float32") -> None:
         from agent_r1.trainer.backends import make_generator
         from agent_r1.trainer.rollout import RolloutConfig
 
-        self.name = name or model
+        self.name = _with_dtype(name or model, dtype)
         self.action_format = action_format
-        self.generator, self.tokenizer = make_generator(model, backend)
+        self.generator, self.tokenizer = make_generator(model, backend, dtype=dtype)
         self.config = RolloutConfig(max_tokens_per_turn=max_tokens_per_turn, max_total_tokens=max_total_tokens, temperature=0.0)
         self._engines: dict[str, tuple[Any, gym.Env]] = {}
 
@@ -143,12 +144,13 @@ NAIVE_RAG_PROMPT = (
 class NaiveRAGAgent:
     """The paper's Naive RAG: one search with the question itself, then one answer from the model."""
 
-    def __init__(self, model: str = DEFAULT_MODEL, *, max_new_tokens: int = 32, backend: str = "transformers") -> None:
+    def __init__(self, model: str = DEFAULT_MODEL, *, max_new_tokens: int = 32, backend: str = "transformers",
+                 dtype: str = "float32") -> None:
         from agent_r1.trainer.backends import make_generator
 
-        self.name = f"naive-rag ({model})"
+        self.name = _with_dtype(f"naive-rag ({model})", dtype)
         self.max_new_tokens = max_new_tokens
-        self.generator, self.tokenizer = make_generator(model, backend)
+        self.generator, self.tokenizer = make_generator(model, backend, dtype=dtype)
 
     def run(self, env_id, env_kwargs, indices):
         from agent_r1.trainer.generation import SamplingConfig
@@ -326,19 +328,27 @@ def check_agent(spec: str) -> None:
     raise ValueError(f"unknown policy {spec!r}: use {KNOWN_AGENTS}")
 
 
-def make_agent(spec: str, *, backend: str = "transformers", max_tokens_per_turn: int = 128) -> Agent:
-    """An agent from its command-line spelling (see the module's docstring)."""
+def _with_dtype(name: str, dtype: str) -> str:
+    """A policy's name, marked when its weights are not float32: its episodes are kept apart (a resumed bench
+    never mixes the two precisions in one file)."""
+    return name if dtype == "float32" else f"{name} [{dtype}]"
+
+
+def make_agent(spec: str, *, backend: str = "transformers", max_tokens_per_turn: int = 128,
+               dtype: str = "float32") -> Agent:
+    """An agent from its command-line spelling (see the module's docstring); a model's weights in `dtype`."""
     check_agent(spec)
     kind, _, argument = spec.partition(":")
     if spec in POLICIES:
         return PolicyAgent(spec)
     if kind == "naive-rag":
-        return NaiveRAGAgent(argument or DEFAULT_MODEL, backend=backend)
+        return NaiveRAGAgent(argument or DEFAULT_MODEL, backend=backend, dtype=dtype)
     if kind == "base-tool-call":
         model = argument or DEFAULT_MODEL
         return ModelAgent(model, name=f"base-tool-call ({model})", action_format="tool_call", backend=backend,
-                          max_tokens_per_turn=max_tokens_per_turn)
+                          max_tokens_per_turn=max_tokens_per_turn, dtype=dtype)
     if kind == "agent":
-        return ModelAgent(argument, name=f"agent ({argument})", backend=backend, max_tokens_per_turn=max_tokens_per_turn)
+        return ModelAgent(argument, name=f"agent ({argument})", backend=backend, max_tokens_per_turn=max_tokens_per_turn,
+                          dtype=dtype)
     model, _, url = argument.partition("@")  # openai:MODEL@URL, as check_agent made sure
     return EndpointAgent(model, url, api_key=os.environ.get("OPENAI_API_KEY"))

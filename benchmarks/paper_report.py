@@ -26,6 +26,16 @@ ORDER = ("Naive RAG", "Base Tool Call", "Warm start", "PPO", "GRPO", "REINFORCE+
 
 def label(policy: str, out: Path) -> str:
     """The table's name of a bench policy: Naive RAG, Base Tool Call, Warm start, GRPO, ..., or the policy itself."""
+    return _label(_precision(policy)[0], out)
+
+
+def _precision(policy: str) -> tuple[str, str]:
+    """(the policy without its precision, the precision): a bench names a policy not in float32 "NAME [DTYPE]"."""
+    name, _, dtype = policy.partition(" [")
+    return name, dtype.rstrip("]") or "float32"
+
+
+def _label(policy: str, out: Path) -> str:
     if policy.startswith("naive-rag"):
         return "Naive RAG"
     if policy.startswith("base-tool-call"):
@@ -40,14 +50,20 @@ def label(policy: str, out: Path) -> str:
     return policy
 
 
-def scores(out: Path) -> dict[str, dict[str, dict[int, dict[str, float]]]]:
-    """system -> env -> question index -> {"em", "f1"}, from OUT/bench/episodes."""
+def scores(out: Path) -> tuple[dict[str, dict[str, dict[int, dict[str, float]]]], dict[str, str]]:
+    """(system -> env -> question index -> {"em", "f1"}, system -> the precision it ran in), from OUT/bench/episodes.
+    A system benched in two precisions is an error: its episodes would be mixed."""
     table: dict[str, dict[str, dict[int, dict[str, float]]]] = {}
+    precision: dict[str, str] = {}
     for path in sorted((out / "bench" / "episodes").glob("*.jsonl")):
         for episode in read_episodes(path):
-            system = table.setdefault(label(episode["policy"], out), {})
+            name = label(episode["policy"], out)
+            dtype = _precision(episode["policy"])[1]
+            if precision.setdefault(name, dtype) != dtype:
+                raise ValueError(f"{out / 'bench'} holds {name} in {precision[name]} and in {dtype}: keep one")
+            system = table.setdefault(name, {})
             system.setdefault(episode["env"], {})[episode["index"]] = {k: float(episode["metrics"][k]) for k in ("em", "f1")}
-    return table
+    return table, precision
 
 
 def _cell(values: list[float]) -> dict[str, float]:
@@ -56,9 +72,9 @@ def _cell(values: list[float]) -> dict[str, float]:
 
 
 def summarize(out: Path) -> dict[str, Any]:
-    table = scores(out)
+    table, precision = scores(out)
     systems = sorted(table, key=lambda s: (ORDER.index(s) if s in ORDER else len(ORDER), s))
-    result: dict[str, Any] = {"systems": {}, "differences": []}
+    result: dict[str, Any] = {"systems": {}, "differences": [], "precision": precision}
     for system in systems:
         result["systems"][system] = {
             env: {metric: _cell([q[metric] for q in table[system][env].values()]) for metric in ("em", "f1")}
@@ -133,7 +149,11 @@ def write_report(out: Path) -> dict[str, Any]:
     out = Path(out)
     summary = summarize(out)
     curves = _curves(out)
-    text = (f"## Exact match (95% bootstrap interval, questions)\n\n{_table(summary, 'em')}\n\n"
+    precisions = sorted(set(summary["precision"].values()))
+    note = (f"Every measured system ran in {precisions[0]}." if len(precisions) == 1 else
+            "Precision: " + ", ".join(f"{s} {d}" for s, d in summary["precision"].items()) + "." if precisions else
+            "No system has been measured yet.")
+    text = (f"{note}\n\n## Exact match (95% bootstrap interval, questions)\n\n{_table(summary, 'em')}\n\n"
             f"## F1\n\n{_table(summary, 'f1')}\n\n"
             f"## Paired differences in EM\n\n{_differences(summary)}\n"
             + (f"\n![held-out EM during training]({curves.name})\n" if curves else ""))

@@ -80,9 +80,9 @@ def train_all(data: Path, out: Path, runs: list[tuple[str, str]]):
         yield run_dir
 
 
-def bench(out: Path, data: Path, spec: str, limits: dict[str, int], progress: bool) -> None:
+def bench(out: Path, data: Path, spec: str, limits: dict[str, int], progress: bool, dtype: str = "float32") -> None:
     """One system on every dev sample; finished episodes are kept, so a second call only finishes it."""
-    agent = make_agent(spec, max_tokens_per_turn=MAX_TOKENS_PER_TURN)
+    agent = make_agent(spec, max_tokens_per_turn=MAX_TOKENS_PER_TURN, dtype=dtype)
     for env, limit in limits.items():
         run_bench([agent], [env], out / "bench", limit=limit, progress=progress,
                   env_kwargs={env: {**ENV_ARGS, "data_path": str(data / DEV_FILES[env])}})
@@ -96,6 +96,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--baselines", default=BASELINES, help="bench policies without training (default: %(default)s)")
     parser.add_argument("--extra", default="", help="more bench policies, e.g. agent:runs/demo (SynthHop-trained)")
     parser.add_argument("--limits", default="300,300,100", help="dev questions of HotpotQA, 2Wiki, MuSiQue (default: %(default)s)")
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
+                        help="the precision every system is evaluated in (default: %(default)s; training is float32)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -113,17 +115,17 @@ def main(argv: list[str] | None = None) -> None:
     first = True
     for run_dir in train_all(data, out, runs):
         if first:  # the warm start and the most important comparison come first
-            bench(out, data, f"agent:{out / 'warm_start'}", limits, not args.quiet)
+            bench(out, data, f"agent:{out / 'warm_start'}", limits, not args.quiet, args.dtype)
             write_report(out)
             first = False
-        bench(out, data, f"agent:{run_dir}", limits, not args.quiet)
+        bench(out, data, f"agent:{run_dir}", limits, not args.quiet, args.dtype)
         write_report(out)
         if run_dir == Path(training_config(data, out, *runs[0]).output_dir):
             for spec in [s for s in args.baselines.split(",") if s]:
-                bench(out, data, spec, limits, not args.quiet)
+                bench(out, data, spec, limits, not args.quiet, args.dtype)
                 write_report(out)
     for spec in [s for s in args.extra.split(",") if s]:
-        bench(out, data, spec, limits, not args.quiet)
+        bench(out, data, spec, limits, not args.quiet, args.dtype)
     write_report(out)
     print((out / "results.md").read_text())
 

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from agent_r1.benchmarks import bm25_speed, retrieval_quality
 from test_datasets_formats import HOTPOT
 
@@ -71,7 +73,8 @@ def test_the_paper_report_pairs_systems_by_question_and_labels_published_rows(tm
     episodes.mkdir(parents=True)
     hotpot, musique = "AgentR1/HotpotQA-v0", "AgentR1/MuSiQue-v0"
     # 40 questions: naive RAG answers 0-3, the warm start 0-9, GRPO 0-19; MuSiQue only for GRPO.
-    systems = {"naive-rag (smollm2-135m-instruct)": 4, f"agent ({out / 'warm_start'})": 10, f"agent ({out / 'grpo-outcome'})": 20}
+    systems = {"naive-rag (smollm2-135m-instruct) [bfloat16]": 4, f"agent ({out / 'warm_start'}) [bfloat16]": 10,
+               f"agent ({out / 'grpo-outcome'}) [bfloat16]": 20}
     for number, (policy, right) in enumerate(systems.items()):
         lines = [_episode(policy, hotpot, i, float(i < right)) for i in range(40)]
         lines += [_episode(policy, musique, i, 0.0) for i in range(5)] if "grpo" in policy else []
@@ -88,6 +91,10 @@ def test_the_paper_report_pairs_systems_by_question_and_labels_published_rows(tm
     text = (out / "results.md").read_text()
     assert "| GRPO (published, Qwen2.5-3B) | 0.441 | 0.574 | 0.148 | 0.388 |" in text
     assert "| GRPO (SmolLM2-135M, measured) | 0.500 [" in text and "(n=40) | - | 0.000 [" in text
+    assert text.startswith("Every measured system ran in bfloat16.")
+    (episodes / "3.jsonl").write_text(_episode("naive-rag (smollm2-135m-instruct)", hotpot, 0, 0.0) + "\n")
+    with pytest.raises(ValueError, match="holds Naive RAG in bfloat16 and in float32"):
+        write_report(out)  # the two precisions' episodes would be mixed
 
 
 def test_the_paper_experiment_trains_on_the_train_files_and_evaluates_on_dev(tmp_path):

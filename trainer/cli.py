@@ -180,7 +180,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     try:
         for spec in policies:  # every spelling is checked, offline, before the first model loads
             check_agent(spec)
-        agents = [make_agent(spec, backend=args.backend, max_tokens_per_turn=args.max_tokens_per_turn) for spec in policies]
+        agents = [make_agent(spec, backend=args.backend, max_tokens_per_turn=args.max_tokens_per_turn, dtype=args.dtype)
+                  for spec in policies]
         summary = run_bench(agents, envs, args.out, limit=args.limit, seed=args.seed, env_kwargs=env_kwargs,
                             batch_size=args.batch_size, progress=not args.quiet, include_paper=args.paper)
     except (ValueError, ModelNotFoundError) as exc:
@@ -341,6 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--batch-size", type=positive_int, default=16)
     be.add_argument("--backend", choices=["transformers", "vllm"], default="transformers")
     be.add_argument("--max-tokens-per-turn", type=positive_int, default=128)
+    be.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
+                    help="the models' precision (a policy in bfloat16 is named with [bfloat16], its episodes kept apart)")
     be.add_argument("--paper", action="store_true", help="add the published Agent-R1 rows to the table (labelled)")
     be.add_argument("--compare", nargs=2, metavar=("A", "B"), help="show two results folders side by side")
     be.add_argument("--metric", default="em", help="metric of --compare (default: em)")
