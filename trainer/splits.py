@@ -17,7 +17,6 @@ reported on its own); every env's arguments are the shared ones of
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,8 +25,6 @@ import gymnasium as gym
 from agent_r1.envs.datasets import MultiHopQAEnv
 from agent_r1.trainer.episodes import EpisodePlan, plan_episodes
 from agent_r1.trainer.train_config import TrainConfig, env_list
-
-logger = logging.getLogger(__name__)
 
 
 class EnvArgumentError(ValueError):
