@@ -1,4 +1,3 @@
-import time
 
 import gymnasium as gym
 import pytest
@@ -6,6 +5,7 @@ import pytest
 import agent_r1.envs  # noqa: F401
 from agent_r1.envs import Answer, InvalidAction, QAEnv, QATask, ToolCall, ToolEnv
 from agent_r1.tools import BM25Retriever, Passage, Tool
+from conftest import cpu_seconds
 
 PASSAGES = [
     Passage("zorvan", "Zorvan Quist", "Zorvan Quist is a painter born in 1921 in Tarskmere."),
@@ -209,9 +209,8 @@ UNREADABLE = {
 def test_an_unreadable_action_is_answered_quickly_and_the_episode_goes_on(action_format, action):
     env = gym.make("AgentR1/SynthHop-v0", action_format=action_format, reward="process")
     env.reset(seed=0)
-    started = time.process_time()  # CPU time: on a busy machine a step can wait for a core longer than it works
-    obs, reward, terminated, truncated, info = env.step(action)
-    assert time.process_time() - started < 0.1
+    (obs, reward, terminated, truncated, info), seconds = cpu_seconds(env.step, action)
+    assert seconds < 0.1
     assert obs.startswith("Invalid action: ") and "A valid action is" in obs
     assert info["reward_components"] == {"format": -1.0} and isinstance(info["action"], InvalidAction)
     assert not terminated and not truncated
