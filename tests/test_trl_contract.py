@@ -17,6 +17,7 @@ pytest.importorskip("trl")
 OVERRIDDEN = {
     "_generate_and_score_completions": ["inputs"],
     "_compute_loss": ["model", "inputs"],
+    "_prepare_inputs": ["generation_batch"],
     "_get_output_dir": ["trial"],
     "_save_checkpoint": ["model", "trial"],
     "_save": ["output_dir", "state_dict"],

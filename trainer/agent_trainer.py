@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import time
 from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
@@ -26,12 +27,15 @@ import torch
 
 # rollout_func is marked experimental in TRL 1.16; this module is written against that version's contract.
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+from transformers import TrainerCallback  # noqa: E402
 from trl import GRPOConfig, GRPOTrainer  # noqa: E402
 
 from agent_r1.benchmarks.evaluate import summarize
 from agent_r1.trainer.advantages import ESTIMATORS, gae
 from agent_r1.trainer.episodes import EpisodePlan, run_episodes
 from agent_r1.trainer.hf_generator import TransformersGenerator
+from agent_r1.trainer.micro_batches import contributes_nothing, micro_batches
+from agent_r1.trainer.phases import PhaseClock, breakdown, peak_resident_gb, resident_gb
 from agent_r1.trainer.rollout import RolloutConfig, RolloutEngine
 from agent_r1.trainer.train_config import ALGORITHMS
 from agent_r1.trainer.trajectory import Trajectory
@@ -80,6 +84,19 @@ def episode_stats(trajectories: Sequence[Trajectory]) -> dict[str, float]:
     return stats
 
 
+class _OptimizerClock(TrainerCallback):
+    """Times the optimiser's step (transformers calls it between these two events)."""
+
+    def __init__(self, clock: PhaseClock) -> None:
+        self.clock, self.started = clock, 0.0
+
+    def on_pre_optimizer_step(self, args, state, control, **kwargs):
+        self.started = time.perf_counter()
+
+    def on_optimizer_step(self, args, state, control, **kwargs):
+        self.clock.add("optimizer", time.perf_counter() - self.started)
+
+
 class AgentTrainer(GRPOTrainer):
     def __init__(
         self,
@@ -105,13 +122,17 @@ class AgentTrainer(GRPOTrainer):
         if algo == "ppo":
             self.value_head = ValueHead(model.config.hidden_size).to(next(model.parameters()).device)
             model.add_module("value_head", self.value_head)  # so that the optimiser and checkpoints include it
-        self.generator = TransformersGenerator(model, tokenizer)
-        self.engine = RolloutEngine(self.generator, tokenizer, env_id, env_kwargs=env_kwargs, config=rollout)
+        self.clock = PhaseClock()  # where each step's time goes (trainer/phases.py)
+        self.phase_seconds: dict[str, float] = {}  # the breakdown summed over this session's steps
+        self.skipped_micro_batches = 0
+        self.generator = TransformersGenerator(model, tokenizer, clock=self.clock)
+        self.engine = RolloutEngine(self.generator, tokenizer, env_id, env_kwargs=env_kwargs, config=rollout,
+                                    clock=self.clock)
         # Held-out evaluation reads other data than training (a dataset env's dev split), maybe other envs: an
         # engine of its own per env, greedy. By default, the training env itself.
         self.eval_engines = {
             eval_id: RolloutEngine(self.generator, tokenizer, eval_id, env_kwargs=kwargs,
-                                   config=replace(rollout, temperature=0.0))
+                                   config=replace(rollout, temperature=0.0), clock=self.clock)
             for eval_id, kwargs in (eval_envs if eval_envs is not None else [(env_id, env_kwargs or {})])
         }
         self.trajectories: list[Trajectory] = []
@@ -124,7 +145,7 @@ class AgentTrainer(GRPOTrainer):
             train_dataset=Dataset.from_dict({"prompt": seed_prompts(train_seeds)}),
             processing_class=tokenizer,
             rollout_func=self._rollout,
-            callbacks=callbacks,
+            callbacks=[*(callbacks or []), _OptimizerClock(self.clock)],
         )
 
     # --- rollouts -----------------------------------------------------------------------------
@@ -136,7 +157,8 @@ class AgentTrainer(GRPOTrainer):
         if any(len(g) != size or len(set(g)) != 1 for g in groups):
             raise RuntimeError(f"the batch does not hold whole groups of {size} equal seeds: {seeds}; make the "
                                "per-process batch a multiple of num_generations")
-        self.trajectories = self._run([g[0] for g in groups], size, self.engine)
+        with self.clock.phase("rollout"):
+            self.trajectories = self._run([g[0] for g in groups], size, self.engine)
         if self.model.training:
             self._trained_task_ids.update(t.task_id for t in self.trajectories if t.task_id is not None)
         empty = [not t.response_ids for t in self.trajectories]
@@ -175,6 +197,45 @@ class AgentTrainer(GRPOTrainer):
         return run_episodes(engine, plan, batch_size=batch_size, progress=progress,
                             desc=f"held-out evaluation on {engine.env_id}",
                             rollout=lambda seeds, options: self._run(seeds, 1, engine, options))
+
+    # --- the step: micro-batches, timing ---------------------------------------------------------
+
+    def training_step(self, model, inputs, num_items_in_batch):
+        with self.clock.phase("step"):
+            return super().training_step(model, inputs, num_items_in_batch)
+
+    def _prepare_inputs(self, generation_batch):
+        """TRL's, but cut into micro-batches by trainer/micro_batches.py instead of shuffled slices."""
+        if not self.model.training:
+            return super()._prepare_inputs(generation_batch)
+        with self.clock.phase("inputs"):
+            generate_every = self.args.steps_per_generation * self.num_iterations
+            if self._step % generate_every == 0 or self._buffered_inputs is None:
+                batch = self._generate_and_score_completions(generation_batch)
+                self._buffered_inputs = micro_batches(batch, self.args.steps_per_generation)
+            return self._buffered_inputs[self._step % self.args.steps_per_generation]
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if self.model.training and self._loss_is_policy_gradient_only() and contributes_nothing(inputs):
+            # Every advantage is zero: so is the loss and its gradient. A zero that touches the trainable
+            # parameters keeps backward (and data-parallel gradient averaging) working, for the cost of nothing.
+            self.skipped_micro_batches += 1
+            return sum((p.sum() * 0.0 for p in model.parameters() if p.requires_grad), torch.zeros(()))
+        with self.clock.phase("forward"):
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+
+    def _loss_is_policy_gradient_only(self) -> bool:
+        return self.beta == 0.0 and self.value_head is None and not self.aux_loss_enabled
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if self.model.training and "loss" in logs:  # a training step's record: where its time went
+            for name, seconds in breakdown(self.clock.take()).items():
+                logs[f"time/{name}"] = seconds
+                self.phase_seconds[name] = self.phase_seconds.get(name, 0.0) + seconds
+            logs["time/skipped_micro_batches"] = self.skipped_micro_batches
+            logs["memory/resident_gb"], logs["memory/peak_gb"] = resident_gb(), peak_resident_gb()
+            self.skipped_micro_batches = 0
+        super().log(logs, start_time)
 
     # --- advantages ---------------------------------------------------------------------------
 
@@ -244,6 +305,10 @@ class AgentTrainer(GRPOTrainer):
         return os.path.join(real, STAGING) if self._staging else real
 
     def _save_checkpoint(self, model, trial) -> None:
+        with self.clock.phase("checkpoint"):
+            self._save_checkpoint_atomically(model, trial)
+
+    def _save_checkpoint_atomically(self, model, trial) -> None:
         """Written in a staging folder, then renamed: a checkpoint-N folder is always complete."""
         run_dir = self._get_output_dir(trial)
         name = f"checkpoint-{self.state.global_step}"

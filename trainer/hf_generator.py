@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -11,6 +12,7 @@ from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteria
 
 from agent_r1.trainer.generation import Sample, SamplingConfig, ends_turn
 from agent_r1.trainer.kv_cache import GrowingCache
+from agent_r1.trainer.phases import PhaseClock
 from agent_r1.trainer.sampling import TokenSampler
 
 
@@ -74,8 +76,10 @@ class TransformersGenerator:
     the batch starts afresh.
     """
 
-    def __init__(self, model, tokenizer, *, device: str | None = None, reuse_cache: bool = True) -> None:
+    def __init__(self, model, tokenizer, *, device: str | None = None, reuse_cache: bool = True,
+                 clock: PhaseClock | None = None) -> None:
         self.model, self.tokenizer = model, tokenizer
+        self.clock = clock  # told the prefill's and the decoding's time, when given
         self.device = device or next(model.parameters()).device
         self.eos_ids = eos_token_ids(model, tokenizer)
         self.reuse_cache = reuse_cache
@@ -130,6 +134,7 @@ class TransformersGenerator:
             attention[i, cached + width - len(tokens):] = 1
         sampler = TokenSampler(config.temperature, config.top_p)
         stopper = _StopStringsAndBudgets(self.tokenizer, cached + width, config.stop, budgets)
+        started = time.perf_counter()
         output = self.model.generate(
             input_ids=input_ids.to(self.device),
             attention_mask=attention.to(self.device),
@@ -147,6 +152,9 @@ class TransformersGenerator:
             stopping_criteria=StoppingCriteriaList([stopper]),
             return_dict_in_generate=True,
         )
+        if self.clock is not None and sampler.first_call is not None:
+            self.clock.add("prefill", sampler.first_call - started)
+            self.clock.add("decode", time.perf_counter() - sampler.first_call)
         sequences = output.sequences
         generated = sequences[:, cached + width:].cpu()
         token_logprobs = sampler.logprobs(len(prompts)).cpu()

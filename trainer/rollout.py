@@ -21,6 +21,7 @@ import gymnasium as gym
 
 from agent_r1.envs.actions import ToolCallParser
 from agent_r1.trainer.generation import Generator, Sample, SamplingConfig
+from agent_r1.trainer.phases import PhaseClock
 from agent_r1.trainer.trajectory import Trajectory
 
 logger = logging.getLogger(__name__)
@@ -72,8 +73,10 @@ class RolloutEngine:
         env_kwargs: dict[str, Any] | None = None,
         config: RolloutConfig = RolloutConfig(),
         env_factory: Callable[[], gym.Env] | None = None,
+        clock: PhaseClock | None = None,
     ) -> None:
         self.generator, self.tokenizer, self.env_id, self.config = generator, tokenizer, env_id, config
+        self.clock = clock or PhaseClock()  # the time spent generating and waiting for env steps
         self.env_factory = env_factory or (lambda: gym.make(env_id, **(env_kwargs or {})))
         self._envs: list[gym.Env] = []
         self._pool: ThreadPoolExecutor | None = None
@@ -164,9 +167,12 @@ class RolloutEngine:
             if teacher is not None:
                 samples = [self._teach(e, teacher) for e in active]
             else:
-                samples = self.generator.generate([e.ids for e in active], sampling, max_new_tokens=[self._budget(e) for e in active])
+                with self.clock.phase("generate"):
+                    samples = self.generator.generate([e.ids for e in active], sampling,
+                                                      max_new_tokens=[self._budget(e) for e in active])
             futures = [self._take_turn(e, sample) for e, sample in zip(active, samples)]
-            wait(futures, timeout=self.config.step_timeout)  # all steps started together: a per-step timeout
+            with self.clock.phase("env"):
+                wait(futures, timeout=self.config.step_timeout)  # all steps started together: a per-step timeout
             for episode, sample, future in zip(active, samples, futures):
                 self._after_step(episode, sample, future)
 
@@ -187,12 +193,16 @@ class RolloutEngine:
                 generator.submit(id(episode), list(episode.ids), self._budget(episode), sampling)
         running: dict[Future, tuple[_Episode, Any, float]] = {}
         while generator.busy or running:
-            for key, sample in generator.step() if generator.busy else []:
+            with self.clock.phase("generate"):
+                finished = generator.step() if generator.busy else []
+            for key, sample in finished:
                 episode = by_key[key]
                 running[self._take_turn(episode, sample)] = (episode, sample, time.monotonic())
             if running and not generator.busy:
                 oldest = min(started for _, _, started in running.values())
-                wait(running, timeout=max(0.0, oldest + self.config.step_timeout - time.monotonic()), return_when=FIRST_COMPLETED)
+                with self.clock.phase("env"):
+                    wait(running, timeout=max(0.0, oldest + self.config.step_timeout - time.monotonic()),
+                         return_when=FIRST_COMPLETED)
             now = time.monotonic()
             for future, (episode, sample, started) in list(running.items()):
                 if future.done() or now - started > self.config.step_timeout:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import torch
 from transformers import LogitsProcessor
 
@@ -46,8 +48,11 @@ class TokenSampler(LogitsProcessor):
     def __init__(self, temperature: float, top_p: float = 1.0) -> None:
         self.temperature, self.top_p = temperature, top_p
         self.steps: list[torch.Tensor] = []
+        self.first_call: float | None = None  # perf_counter() when the prompt's forward pass had ended
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self.first_call is None:
+            self.first_call = time.perf_counter()
         tokens, logprobs = sample_next(scores, self.temperature, self.top_p)
         self.steps.append(logprobs)
         chosen = torch.full_like(scores, float("-inf"))

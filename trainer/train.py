@@ -33,6 +33,7 @@ from agent_r1.trainer.agent_trainer import AgentTrainer, PPOSettings, episode_st
 from agent_r1.trainer.checkpoints import (CorruptCheckpointError, check_metrics_log, latest_checkpoint, read_json_object,
                                           safetensors_problem, save_atomically, task_ids_problem)
 from agent_r1.trainer.models import LoraSpec, load_model, resolve_model
+from agent_r1.trainer.phases import peak_resident_gb
 from agent_r1.trainer.rollout import RolloutConfig
 from agent_r1.trainer.run_log import MetricsLog, plot_curve
 from agent_r1.trainer.sft import WarmStartConfig, oracle_trajectories, warm_start
@@ -65,7 +66,8 @@ class _EvalAndLog(TrainerCallback):
         self.run.log.write(state.global_step, "task_ids", {"train": self.run.trainer.take_task_ids()})
         every = self.run.config.eval_every
         if every and state.global_step % every == 0 and state.global_step < state.max_steps:
-            self.run.evaluate(state.global_step)
+            with self.run.trainer.clock.phase("evaluation"):
+                self.run.evaluate(state.global_step)
 
 
 class _Run:
@@ -227,12 +229,10 @@ def train(config: TrainConfig, *, resume: bool = False, initial_eval: dict[str, 
         callbacks=[_EvalAndLog(run)],
         ppo=PPOSettings(config.value_coef, config.value_clip, 1.0, config.gae_lambda),
     )
+    first_step = int(checkpoint.name.split("-")[-1]) if checkpoint is not None else 0
     if checkpoint is not None:
-        step = int(checkpoint.name.split("-")[-1])
         logger.info("resuming from %s", checkpoint)
-        run.log.truncate_after(step)
-    else:
-        run.log.truncate_after(-1)
+    run.log.truncate_after(first_step if checkpoint is not None else -1)
     if initial_eval is not None and 0 not in dict(run.log.evals()):
         run.log.write(0, "eval", initial_eval)
     before = dict(run.log.evals()).get(0) or run.evaluate(0)
@@ -249,7 +249,11 @@ def train(config: TrainConfig, *, resume: bool = False, initial_eval: dict[str, 
                  for env in held_out},
         "rl_seconds_this_session": rl_seconds, "seconds_this_session": time.perf_counter() - started,
         "final": str(out / "final"), "metrics": str(run.log.path), **run.task_ids(),
+        "step_seconds": _per_step(run.trainer.phase_seconds, run.trainer.state.global_step - first_step),
+        "peak_resident_gb": peak_resident_gb(),
     }
+    logger.info("a step's time, averaged over this session's: %s; peak memory %.1f GB", ", ".join(
+        f"{name} {seconds:.1f} s" for name, seconds in summary["step_seconds"].items() if seconds), summary["peak_resident_gb"])
     curve = plot_curve(run.log, out / "curve.png", f"{config.algo} on {config.env} ({config.model})")
     summary["curve"] = str(curve) if curve else None
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
@@ -257,6 +261,12 @@ def train(config: TrainConfig, *, resume: bool = False, initial_eval: dict[str, 
     for engine in run.trainer.eval_engines.values():
         engine.close()
     return summary
+
+
+def _per_step(seconds: dict[str, float], steps: int) -> dict[str, float]:
+    """The breakdown of trainer/phases.py, per step of this session (the time of a resumed run's earlier sessions is
+    in their metrics.jsonl records)."""
+    return {name: total / max(1, steps) for name, total in seconds.items()}
 
 
 def _before_after(before: dict[str, Any], after: dict[str, Any], env_id: str) -> dict[str, float]:
