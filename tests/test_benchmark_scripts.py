@@ -6,6 +6,7 @@ import pytest
 
 from agent_r1.benchmarks import bm25_speed, retrieval_quality
 from test_datasets_formats import HOTPOT
+from test_train_cli import tiny_model_dir  # noqa: F401  (a fixture)
 
 
 def test_bm25_speed_script(tmp_path, capsys):
@@ -115,3 +116,22 @@ def test_the_paper_experiment_trains_on_the_train_files_and_evaluates_on_dev(tmp
         assert "missing data files" in str(exc) and "train_100.json" in str(exc)
     else:
         raise AssertionError("an empty data folder was accepted")
+
+
+
+@pytest.mark.slow
+def test_step_speed_script_times_both_ways_of_cutting_a_batch(tiny_model_dir, tmp_path, capsys):
+    """One generation batch of the experiment's mixture, with a tiny random model."""
+    pytest.importorskip("trl")
+    from agent_r1.benchmarks import step_speed
+    from conftest import SHARED_DATA, shared_file
+
+    shared_file("hotpotqa/train_100.json"), shared_file("2wikimultihopqa/train_500.json")
+    result = step_speed.main(["--data", str(SHARED_DATA), "--model", str(tiny_model_dir), "--batches", "1",
+                              "--json", str(tmp_path / "speed.json")])
+    assert json.loads((tmp_path / "speed.json").read_text()) == result
+    [batch] = result["batches"]
+    assert batch["trl_seconds"] > 0 and batch["agent_r1_seconds"] > 0 and batch["rollout_seconds"] > 0
+    assert 0 <= batch["zero_advantage_rows"] <= 1 and 0 < batch["tokens"] <= batch["padded_tokens"]
+    assert result["median_speedup"] == pytest.approx(batch["trl_seconds"] / batch["agent_r1_seconds"])
+    assert "TRL / agent-r1" in capsys.readouterr().out
