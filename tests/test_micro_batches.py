@@ -89,14 +89,21 @@ def test_the_step_gradient_equals_trls_with_zero_advantage_micro_batches_skipped
         torch.testing.assert_close(ours[name], reference[name], rtol=1e-4, atol=1e-6, msg=name)
 
 
-def test_a_micro_batch_with_a_kl_term_is_not_skipped(smollm2_tokenizer, tmp_path):
+@pytest.mark.parametrize("term", ["kl", "entropy bonus"])
+def test_a_micro_batch_is_not_skipped_when_the_loss_has_another_term(smollm2_tokenizer, tmp_path, term):
     trainer = make_trainer(smollm2_tokenizer, tmp_path, "grpo")
     batch = scored_batch(trainer)
     batch["advantages"][:] = 0.0
-    trainer.beta = 0.1  # the KL term has a gradient even where the advantages are zero
-    batch["ref_per_token_logps"] = torch.zeros(batch["completion_ids"].shape)
-    trainer.compute_loss(trainer.model, micro_batches(batch, 2)[0])
+    # Either term has a gradient even where the advantages are zero.
+    if term == "kl":
+        trainer.beta = 0.1
+        batch["ref_per_token_logps"] = torch.zeros(batch["completion_ids"].shape)
+    else:
+        trainer.entropy_coef, trainer._entropy_bonus_enabled = 0.01, True
+    trainer.model.zero_grad()
+    trainer.compute_loss(trainer.model, micro_batches(batch, 2)[0]).backward()
     assert trainer.skipped_micro_batches == 0
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in trainer.model.parameters() if p.requires_grad)
 
 
 def test_each_step_record_says_where_its_time_went(smollm2_tokenizer, tmp_path):

@@ -225,7 +225,9 @@ class AgentTrainer(GRPOTrainer):
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
 
     def _loss_is_policy_gradient_only(self) -> bool:
-        return self.beta == 0.0 and self.value_head is None and not self.aux_loss_enabled
+        """Whether the loss is the clipped policy gradient alone (no KL term, entropy bonus, value or MoE loss)."""
+        return (self.beta == 0.0 and self.value_head is None and not self.aux_loss_enabled
+                and not self._entropy_bonus_enabled)
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if self.model.training and "loss" in logs:  # a training step's record: where its time went
