@@ -1,5 +1,5 @@
-"""A training step's micro-batches (zero-advantage rows skipped, padding trimmed) give TRL's gradient, faster; and
-each step's record says where its time went."""
+"""A training step's micro-batches (zero-advantage rows skipped, padding trimmed, only the model's tokens scored) give
+TRL's gradient, faster; and each step's record says where its time went."""
 
 import time
 
@@ -124,3 +124,22 @@ def test_each_step_record_says_where_its_time_went(smollm2_tokenizer, tmp_path):
         assert record["memory/peak_gb"] >= record["memory/resident_gb"] > 0
     assert sum(r["time/total"] for r in steps) <= wall
     assert sum(trainer.phase_seconds.values()) > 0
+
+
+def test_the_loss_scores_the_models_tokens_as_trl_does_and_nothing_else(smollm2_tokenizer, tmp_path):
+    from agent_r1.trainer.scoring import scored_logps_and_entropies
+
+    trainer = make_trainer(smollm2_tokenizer, tmp_path, "grpo", temperature=0.7)  # both divide the logits by it
+    batch = scored_batch(trainer)
+    input_ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], 1)
+    attention = torch.cat([batch["prompt_mask"], batch["completion_mask"]], 1)
+    width = batch["completion_ids"].size(1)
+    scored = (batch["completion_mask"] * batch["tool_mask"]) > 0
+    assert 0 < scored.sum() < batch["completion_mask"].sum(), "the toy env's observations are in the completion"
+    with torch.no_grad():
+        reference, reference_entropy, _ = trainer._get_per_token_logps_and_entropies(  # TRL's: no loss in progress
+            trainer.model, input_ids, attention, width, compute_entropy=True)
+        ours, entropy = scored_logps_and_entropies(trainer.model, input_ids, attention, scored, trainer.temperature)
+    torch.testing.assert_close(ours[scored], reference[scored], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(entropy[scored], reference_entropy[scored], rtol=1e-4, atol=1e-5)
+    assert not ours[~scored].any() and not entropy[~scored].any()

@@ -23,7 +23,7 @@ def tiny_llama(tokenizer):
     return LlamaForCausalLM(config)
 
 
-def make_trainer(tokenizer, tmp_path, algo, *, lora=True, steps=2, lr=1e-2):
+def make_trainer(tokenizer, tmp_path, algo, *, lora=True, steps=2, lr=1e-2, temperature=1.0):
     from peft import LoraConfig, get_peft_model
     from trl import GRPOConfig
 
@@ -33,9 +33,9 @@ def make_trainer(tokenizer, tmp_path, algo, *, lora=True, steps=2, lr=1e-2):
     args = GRPOConfig(output_dir=str(tmp_path / algo), per_device_train_batch_size=4, gradient_accumulation_steps=2,
                       steps_per_generation=2, num_generations=4, max_steps=steps, learning_rate=lr, bf16=False,
                       use_cpu=True, report_to="none", logging_steps=1, save_strategy="no", max_completion_length=256,
-                      seed=0)
+                      seed=0, temperature=temperature)
     return AgentTrainer(model, tokenizer, toy_env.ENV_ID, list(range(100, 140)), args, algo=algo,
-                        rollout=RolloutConfig(max_tokens_per_turn=8, max_total_tokens=256))
+                        rollout=RolloutConfig(max_tokens_per_turn=8, max_total_tokens=256, temperature=temperature))
 
 
 @pytest.mark.parametrize("algo", ALGORITHMS)

@@ -37,6 +37,7 @@ from agent_r1.trainer.hf_generator import TransformersGenerator
 from agent_r1.trainer.micro_batches import contributes_nothing, micro_batches
 from agent_r1.trainer.phases import PhaseClock, breakdown, peak_resident_gb, resident_gb
 from agent_r1.trainer.rollout import RolloutConfig, RolloutEngine
+from agent_r1.trainer.scoring import plain_lm_head, scored_logps_and_entropies
 from agent_r1.trainer.train_config import ALGORITHMS
 from agent_r1.trainer.trajectory import Trajectory
 from agent_r1.trainer.value_head import ValueHead, captured_hidden_states
@@ -125,6 +126,8 @@ class AgentTrainer(GRPOTrainer):
         self.clock = PhaseClock()  # where each step's time goes (trainer/phases.py)
         self.phase_seconds: dict[str, float] = {}  # the breakdown summed over this session's steps
         self.skipped_micro_batches = 0
+        self._scored = None  # the loss mask of the micro-batch whose loss is being computed
+        self._plain_lm_head = plain_lm_head(model.config)
         self.generator = TransformersGenerator(model, tokenizer, clock=self.clock)
         self.engine = RolloutEngine(self.generator, tokenizer, env_id, env_kwargs=env_kwargs, config=rollout,
                                     clock=self.clock)
@@ -221,8 +224,26 @@ class AgentTrainer(GRPOTrainer):
             # parameters keeps backward (and data-parallel gradient averaging) working, for the cost of nothing.
             self.skipped_micro_batches += 1
             return sum((p.sum() * 0.0 for p in model.parameters() if p.requires_grad), torch.zeros(()))
-        with self.clock.phase("forward"):
-            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        # The loss reads only the model's tokens: _get_per_token_logps_and_entropies scores those alone.
+        self._scored = (inputs["completion_mask"] * inputs.get("tool_mask", 1)) > 0
+        try:
+            with self.clock.phase("forward"):
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        finally:
+            self._scored = None
+
+    def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, batch_size=None,
+                                           compute_entropy=False, compute_aux_loss=False, **multimodal):
+        """TRL's, or, for the loss of a text-only model, trainer/scoring.py's (the same numbers where the loss reads
+        them, 0 elsewhere)."""
+        scored = getattr(self, "_scored", None)
+        if (scored is None or compute_aux_loss or scored.size(1) != logits_to_keep or not self._plain_lm_head
+                or any(value is not None for value in multimodal.values())):
+            return super()._get_per_token_logps_and_entropies(model, input_ids, attention_mask, logits_to_keep, batch_size,
+                                                              compute_entropy, compute_aux_loss, **multimodal)
+        with self.accelerator.autocast():
+            logps, entropies = scored_logps_and_entropies(model, input_ids, attention_mask, scored, self.temperature)
+        return logps, entropies if compute_entropy else None, None
 
     def _loss_is_policy_gradient_only(self) -> bool:
         """Whether the loss is the clipped policy gradient alone (no KL term, entropy bonus, value or MoE loss)."""
