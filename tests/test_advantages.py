@@ -77,3 +77,27 @@ def test_gae_skips_observation_tokens():
     assert returns.tolist() == pytest.approx([3.0, 3.0, 0.0, 0.0, 2.0])
     lam0, _ = adv.gae(rewards, values, mask, gamma=1.0, lam=0.0)
     assert lam0.tolist() == pytest.approx([0.0 + 0.5 - 0.5, 1.0 + 0.5 - 0.5, 0.0, 0.0, 2.0 - 0.5])
+
+
+@pytest.mark.parametrize("name", adv.WHOLE_BATCH)
+def test_batch_normalisation_split_over_two_processes_equals_the_whole_batchs(name):
+    """Data-parallel training: each process holds some groups; the sums of the others come through `sum_across`."""
+    first, second = BATCH[:3], BATCH[3:]  # group 0 on one process, group 1 on the other
+
+    def sums(part):
+        values = torch.cat([adv._returns_to_go(t)[torch.tensor(t.loss_mask, dtype=torch.bool)] for t in part])
+        if name == "reinforce_pp_baseline":  # the same values the estimator normalises
+            mean = {t.group: sum(u.episode_return for u in part if u.group == t.group) / sum(u.group == t.group for u in part)
+                    for t in part}
+            values = torch.cat([(adv._returns_to_go(t) - mean[t.group])[torch.tensor(t.loss_mask, dtype=torch.bool)] for t in part])
+        values = values.double()
+        return torch.stack([torch.tensor(float(values.numel()), dtype=torch.float64), values.sum(), (values * values).sum()])
+
+    whole = adv.ESTIMATORS[name](BATCH)
+    split = (adv.ESTIMATORS[name](first, sum_across=lambda s: s + sums(second))
+             + adv.ESTIMATORS[name](second, sum_across=lambda s: s + sums(first)))
+    for a, b in zip(whole, split):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    # Without the other process's sums, each half would be normalised on its own: different advantages.
+    alone = adv.ESTIMATORS[name](first)
+    assert not all(torch.allclose(a, b) for a, b in zip(whole[:3], alone))

@@ -22,6 +22,7 @@ OVERRIDDEN = {
     "_save_checkpoint": ["model", "trial"],
     "_save": ["output_dir", "state_dict"],
     "_load_from_checkpoint": ["resume_from_checkpoint", "model"],
+    "_load_optimizer_and_scheduler": ["checkpoint"],
 }
 CALLED = {"_get_per_token_logps_and_entropies": ["model", "input_ids", "attention_mask", "logits_to_keep", "batch_size"]}
 

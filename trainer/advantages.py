@@ -63,27 +63,43 @@ def _returns_to_go(t: Trajectory) -> torch.Tensor:
     return rewards.flip(0).cumsum(0).flip(0)
 
 
-def _whiten(trajectories: Sequence[Trajectory], values: list[torch.Tensor]) -> list[torch.Tensor]:
-    """Normalises over every model token of the batch (REINFORCE++'s global normalisation)."""
-    masks = [_mask(t) for t in trajectories]
-    flat = torch.cat([v[m.bool()] for v, m in zip(values, masks)])
-    if flat.numel() == 0:
-        return [torch.zeros_like(m) for m in masks]
-    mean, std = flat.mean(), flat.std(unbiased=False)
+# The sums a batch's mean and standard deviation are made of: (count, sum, sum of squares). Data-parallel training
+# adds every process's sums (AgentTrainer passes accelerate's reduce), so that a batch is normalised as a whole.
+SumAcross = Callable[[torch.Tensor], torch.Tensor]
+
+
+def moments(flat: torch.Tensor, sum_across: SumAcross | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, std) of `flat`, over every process's values when `sum_across` adds a tensor across processes."""
+    flat = flat.double()
+    sums = torch.stack([torch.tensor(float(flat.numel()), dtype=torch.float64), flat.sum(), (flat * flat).sum()])
+    if sum_across is not None:
+        sums = sum_across(sums)
+    count, total, squares = sums.tolist()
+    if count == 0:
+        return torch.tensor(0.0), torch.tensor(1.0)
+    mean = total / count
+    return torch.tensor(mean, dtype=torch.float32), torch.tensor(max(0.0, squares / count - mean * mean) ** 0.5, dtype=torch.float32)
+
+
+def whiten(values: list[torch.Tensor], masks: list[torch.Tensor], sum_across: SumAcross | None = None) -> list[torch.Tensor]:
+    """Normalised over every masked token of the batch (REINFORCE++'s global normalisation, PPO's whitening)."""
+    flat = torch.cat([v[m.bool()] for v, m in zip(values, masks)]) if values else torch.zeros(0)
+    mean, std = moments(flat, sum_across)
     return [(v - mean) / (std + EPS) * m for v, m in zip(values, masks)]
 
 
-def reinforce_pp(trajectories: Sequence[Trajectory]) -> list[torch.Tensor]:
+def reinforce_pp(trajectories: Sequence[Trajectory], sum_across: SumAcross | None = None) -> list[torch.Tensor]:
     """REINFORCE++: each token's return to go, normalised over the whole batch (no critic, no groups)."""
-    return _whiten(trajectories, [_returns_to_go(t) for t in trajectories])
+    return whiten([_returns_to_go(t) for t in trajectories], [_mask(t) for t in trajectories], sum_across)
 
 
-def reinforce_pp_baseline(trajectories: Sequence[Trajectory]) -> list[torch.Tensor]:
+def reinforce_pp_baseline(trajectories: Sequence[Trajectory], sum_across: SumAcross | None = None) -> list[torch.Tensor]:
     """REINFORCE++ with baseline: the return to go minus the group's mean episode return, then normalised."""
     group_mean = {}
     for group, members in _groups(trajectories).items():
         group_mean[group] = sum(trajectories[i].episode_return for i in members) / len(members)
-    return _whiten(trajectories, [_returns_to_go(t) - group_mean[t.group] for t in trajectories])
+    return whiten([_returns_to_go(t) - group_mean[t.group] for t in trajectories], [_mask(t) for t in trajectories],
+                  sum_across)
 
 
 def turn_level(trajectories: Sequence[Trajectory]) -> list[torch.Tensor]:
@@ -122,7 +138,10 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, *, gamm
     return advantages, (advantages + values) * mask
 
 
-ESTIMATORS: dict[str, Callable[[Sequence[Trajectory]], list[torch.Tensor]]] = {
+# The estimators that normalise over the whole batch: they take `sum_across`, to see every process's episodes.
+WHOLE_BATCH = ("reinforce_pp", "reinforce_pp_baseline")
+
+ESTIMATORS: dict[str, Callable[..., list[torch.Tensor]]] = {
     "grpo": grpo,
     "rloo": rloo,
     "reinforce_pp": reinforce_pp,

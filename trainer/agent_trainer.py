@@ -31,7 +31,7 @@ from transformers import TrainerCallback  # noqa: E402
 from trl import GRPOConfig, GRPOTrainer  # noqa: E402
 
 from agent_r1.benchmarks.evaluate import summarize
-from agent_r1.trainer.advantages import ESTIMATORS, gae
+from agent_r1.trainer.advantages import ESTIMATORS, WHOLE_BATCH, gae, whiten
 from agent_r1.trainer.episodes import EpisodePlan, run_episodes
 from agent_r1.trainer.hf_generator import TransformersGenerator
 from agent_r1.trainer.micro_batches import contributes_nothing, micro_batches
@@ -177,9 +177,26 @@ class AgentTrainer(GRPOTrainer):
         }
 
     def take_task_ids(self) -> list[str]:
-        """The task ids of the training episodes run since the last call, sorted (a run records them per step)."""
+        """The task ids of the training episodes run since the last call by every process, sorted (a run records
+        them per step). With several processes it is a collective: every process calls it."""
         ids, self._trained_task_ids = sorted(self._trained_task_ids), set()
+        if self.accelerator.num_processes > 1:
+            from accelerate.utils import gather_object
+
+            ids = sorted(set(gather_object(ids)))
         return ids
+
+    def check_replicas_agree(self) -> None:
+        """Data-parallel processes must hold the same trainable weights after each step; raises if they do not (a
+        collective: every process calls it)."""
+        if self.accelerator.num_processes == 1:
+            return
+        weights = [p.detach().double().sum() for p in self.model.parameters() if p.requires_grad]
+        checksum = torch.stack(weights).sum().reshape(1).to(self.accelerator.device)
+        every = self.accelerator.gather(checksum).cpu()
+        if not torch.equal(every, every[:1].expand_as(every)):
+            raise RuntimeError(f"the data-parallel processes' weights differ after step {self.state.global_step}: "
+                               f"checksums {every.tolist()}")
 
     def _run(self, seeds: list[int], group_size: int, engine: RolloutEngine,
              options: Sequence[dict | None] | None = None) -> list[Trajectory]:
@@ -223,7 +240,7 @@ class AgentTrainer(GRPOTrainer):
             # Every advantage is zero: so is the loss and its gradient. A zero that touches the trainable
             # parameters keeps backward (and data-parallel gradient averaging) working, for the cost of nothing.
             self.skipped_micro_batches += 1
-            return sum((p.sum() * 0.0 for p in model.parameters() if p.requires_grad), torch.zeros(()))
+            return self._zero_loss(model, inputs)
         # The loss reads only the model's tokens: _get_per_token_logps_and_entropies scores those alone.
         self._scored = (inputs["completion_mask"] * inputs.get("tool_mask", 1)) > 0
         try:
@@ -244,6 +261,14 @@ class AgentTrainer(GRPOTrainer):
         with self.accelerator.autocast():
             logps, entropies = scored_logps_and_entropies(model, input_ids, attention_mask, scored, self.temperature)
         return logps, entropies if compute_entropy else None, None
+
+    @staticmethod
+    def _zero_loss(model, inputs) -> torch.Tensor:
+        """A zero loss from a one-token forward through `model`, wrappers included: data-parallel training needs a
+        forward before each backward, and gradients (all zero) for every trainable weight."""
+        ids = inputs["prompt_ids"][:1, -1:]
+        output = model(input_ids=ids, attention_mask=torch.ones_like(ids), logits_to_keep=1, use_cache=False)
+        return output.logits.sum() * 0.0
 
     def _loss_is_policy_gradient_only(self) -> bool:
         """Whether the loss is the clipped policy gradient alone (no KL term, entropy bonus, value or MoE loss)."""
@@ -274,9 +299,17 @@ class AgentTrainer(GRPOTrainer):
             advantages, returns, values = self._ppo_targets(output)
             output["returns"], output["old_values"] = returns, values
         else:
-            advantages = pad_right(ESTIMATORS[self.algo](self.trajectories), width)
+            extra = {"sum_across": self._sum_across()} if self.algo in WHOLE_BATCH else {}
+            advantages = pad_right(ESTIMATORS[self.algo](self.trajectories, **extra), width)
         output["advantages"] = advantages.to(output["completion_ids"].device)
         return output
+
+    def _sum_across(self):
+        """Adds a tensor over the data-parallel processes (None with one process): batch statistics see every
+        process's episodes."""
+        if self.accelerator.num_processes == 1:
+            return None
+        return lambda sums: self.accelerator.reduce(sums.to(self.accelerator.device), reduction="sum").cpu()
 
     def _values(self, model, input_ids, attention_mask, width: int, batch_size: int | None = None):
         """V(s) before each completion token, from the same forward that scores the token."""
@@ -298,9 +331,8 @@ class AgentTrainer(GRPOTrainer):
             a, r = gae(torch.tensor(t.token_rewards), values[row, :n] * mask, mask, gamma=self.ppo.gamma, lam=self.ppo.lam)
             advantages.append(a)
             returns.append(r)
-        flat = torch.cat([a[torch.tensor(t.loss_mask, dtype=torch.bool)] for a, t in zip(advantages, self.trajectories)])
-        mean, std = (flat.mean(), flat.std(unbiased=False)) if flat.numel() > 1 else (0.0, 1.0)
-        advantages = [(a - mean) / (std + 1e-6) * torch.tensor(t.loss_mask) for a, t in zip(advantages, self.trajectories)]
+        masks = [torch.tensor(t.loss_mask, dtype=torch.float32) for t in self.trajectories]
+        advantages = whiten(advantages, masks, self._sum_across())
         device = output["completion_ids"].device
         return pad_right(advantages, width).to(device), pad_right(returns, width).to(device), values.to(device)
 
@@ -335,12 +367,15 @@ class AgentTrainer(GRPOTrainer):
         """Written in a staging folder, then renamed: a checkpoint-N folder is always complete."""
         run_dir = self._get_output_dir(trial)
         name = f"checkpoint-{self.state.global_step}"
-        shutil.rmtree(os.path.join(run_dir, STAGING), ignore_errors=True)
+        if self.args.should_save:
+            shutil.rmtree(os.path.join(run_dir, STAGING), ignore_errors=True)
+        self.accelerator.wait_for_everyone()  # no process writes its part (RNG state) in a staging folder being removed
         self._staging = True
         try:
             super()._save_checkpoint(model, trial)
         finally:
             self._staging = False
+        self.accelerator.wait_for_everyone()  # every process's part is in the staging folder before it is renamed
         if self.args.should_save:
             final = os.path.join(run_dir, name)
             if os.path.exists(final):
@@ -356,6 +391,19 @@ class AgentTrainer(GRPOTrainer):
         super()._save(output_dir, state_dict)
         if self.value_head is not None:
             self.value_head.save(output_dir or self.args.output_dir)
+
+    def _load_optimizer_and_scheduler(self, checkpoint) -> None:
+        """transformers loads the optimiser state with map_location=args.device when several processes train; on CPUs
+        that is "cpu:RANK", a location torch cannot restore to (a resumed 2-process CPU run failed on it). The state
+        is read onto the CPU instead, where those processes train anyway."""
+        if checkpoint is None or self.args.world_size == 1 or self.args.device.type != "cpu":
+            return super()._load_optimizer_and_scheduler(checkpoint)
+        load = torch.load
+        torch.load = lambda *args, map_location=None, **kwargs: load(*args, map_location="cpu", **kwargs)
+        try:
+            super()._load_optimizer_and_scheduler(checkpoint)
+        finally:
+            torch.load = load
 
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None) -> None:
         super()._load_from_checkpoint(resume_from_checkpoint, model)

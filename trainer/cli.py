@@ -269,12 +269,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     from agent_r1.trainer.checkpoints import CorruptCheckpointError
     from agent_r1.trainer.models import ModelNotFoundError
     from agent_r1.trainer.splits import EnvArgumentError
-    from agent_r1.trainer.train import RunExistsError, train
+    from agent_r1.trainer.train import BatchSplitError, RunExistsError, train
 
     try:
         summary = train(config, resume=args.resume)
-    except (RunExistsError, CorruptCheckpointError, ModelNotFoundError, FileNotFoundError, EnvArgumentError) as exc:
+    except (RunExistsError, CorruptCheckpointError, ModelNotFoundError, FileNotFoundError, EnvArgumentError,
+            BatchSplitError) as exc:
         raise SystemExit(f"error: {exc}") from None
+    if summary is None:  # a data-parallel process other than the main one: the main one reports
+        return
     print(f"{summary['algo']} on {summary['env']}, {summary['steps']} steps: held-out EM "
           f"{summary['em_before']:.3f} -> {summary['em_after']:.3f} ({summary['em_after'] - summary['em_before']:+.3f}), "
           f"F1 {summary['f1_before']:.3f} -> {summary['f1_after']:.3f} on {summary['eval_episodes']} episodes"

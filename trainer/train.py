@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from accelerate import PartialState
 from transformers import TrainerCallback
 
 import agent_r1.envs  # noqa: F401  (registers the ids)
@@ -47,6 +48,10 @@ class RunExistsError(FileExistsError):
     """The output folder already holds a run and --resume was not given."""
 
 
+class BatchSplitError(ValueError):
+    """A step's episodes do not divide evenly over the processes' micro-batches."""
+
+
 WARM_START_TASKS = "task_ids.json"  # in warm_start/: the tasks of its oracle episodes, reused with it
 
 
@@ -58,15 +63,20 @@ class _EvalAndLog(TrainerCallback):
         self.run = run
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if logs and "train_runtime" not in logs:
+        if logs and "train_runtime" not in logs and state.is_world_process_zero:
             self.run.log.write(state.global_step, "train", logs)
 
     def on_step_end(self, args, state, control, **kwargs):
+        trainer = self.run.trainer
+        trainer.check_replicas_agree()
+        task_ids = trainer.take_task_ids()  # every process's: a collective, so every process asks
         # Before the step's checkpoint is written: a resume from it keeps this record, and drops later ones.
-        self.run.log.write(state.global_step, "task_ids", {"train": self.run.trainer.take_task_ids()})
+        if state.is_world_process_zero:
+            self.run.log.write(state.global_step, "task_ids", {"train": task_ids})
         every = self.run.config.eval_every
-        if every and state.global_step % every == 0 and state.global_step < state.max_steps:
-            with self.run.trainer.clock.phase("evaluation"):
+        if every and state.global_step % every == 0 and state.global_step < state.max_steps and state.is_world_process_zero:
+            # The main process evaluates; the others wait for it in the next step's first collective.
+            with trainer.clock.phase("evaluation"):
                 self.run.evaluate(state.global_step)
 
 
@@ -157,7 +167,13 @@ def _load_weights(model, directory: Path) -> None:
 def _grpo_args(config: TrainConfig, out: Path):
     from trl import GRPOConfig
 
-    accumulation = config.episodes_per_step // config.micro_batch_size
+    # A step's episodes are the whole step's, over every data-parallel process: each process runs micro-batches of
+    # its share, so a run's batch (and its result) does not depend on how many processes share it.
+    processes = PartialState().num_processes
+    if config.episodes_per_step % (config.micro_batch_size * processes):
+        raise BatchSplitError(f"groups_per_step x group_size ({config.episodes_per_step}) must be a multiple of "
+                         f"micro_batch_size x processes ({config.micro_batch_size} x {processes})")
+    accumulation = config.episodes_per_step // (config.micro_batch_size * processes)
     try:
         import tensorboard  # noqa: F401
 
@@ -189,8 +205,9 @@ def _grpo_args(config: TrainConfig, out: Path):
     )
 
 
-def train(config: TrainConfig, *, resume: bool = False, initial_eval: dict[str, float] | None = None) -> dict[str, Any]:
-    """Runs (or, with `resume`, continues) a training run; returns its summary.
+def train(config: TrainConfig, *, resume: bool = False, initial_eval: dict[str, float] | None = None) -> dict[str, Any] | None:
+    """Runs (or, with `resume`, continues) a training run; returns its summary (None in a data-parallel process other
+    than the main one: the main one evaluates and writes the run folder).
 
     `initial_eval` is the held-out evaluation of the starting weights when the caller has it
     already (runs sharing one warm start), so it is not repeated."""
@@ -210,21 +227,28 @@ def train(config: TrainConfig, *, resume: bool = False, initial_eval: dict[str, 
     _check_warm_start(config, out / "warm_start")
     held_out = check_envs(config)
     resolve_model(config.model)  # a missing model fails before the run folder is made
-    out.mkdir(parents=True, exist_ok=True)
-    saved.write_text(config.to_json())
-    shutil.rmtree(out / ".staging", ignore_errors=True)
+    # Under `accelerate launch`, every process has checked the folder before the main one writes to it.
+    processes = PartialState(cpu=not torch.cuda.is_available())
+    processes.wait_for_everyone()
+    main = processes.is_main_process
+    grpo_args = _grpo_args(config, out)  # before the model loads: a batch that does not split is one line
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        saved.write_text(config.to_json())
+        shutil.rmtree(out / ".staging", ignore_errors=True)
 
     random.seed(config.seed)
     torch.manual_seed(config.seed)
     run = _Run(config, out, held_out)
     started = time.perf_counter()
-    model, tokenizer = _load(config, out)
+    with processes.main_process_first():  # the main process converts the model and makes the warm start; the others reuse them
+        model, tokenizer = _load(config, out)
     rollout = RolloutConfig(max_turns=config.max_turns, max_tokens_per_turn=config.max_tokens_per_turn,
                             max_total_tokens=config.max_total_tokens, temperature=config.temperature)
     train_seeds = range(config.train_seed, config.train_seed + config.max_steps * config.groups_per_step)
     env_id, env_kwargs = rollout_env(config)
     run.trainer = AgentTrainer(
-        model, tokenizer, env_id, list(train_seeds), _grpo_args(config, out), algo=config.algo,
+        model, tokenizer, env_id, list(train_seeds), grpo_args, algo=config.algo,
         env_kwargs=env_kwargs, eval_envs=eval_envs(config), rollout=rollout,
         callbacks=[_EvalAndLog(run)],
         ppo=PPOSettings(config.value_coef, config.value_clip, 1.0, config.gae_lambda),
@@ -232,13 +256,17 @@ def train(config: TrainConfig, *, resume: bool = False, initial_eval: dict[str, 
     first_step = int(checkpoint.name.split("-")[-1]) if checkpoint is not None else 0
     if checkpoint is not None:
         logger.info("resuming from %s", checkpoint)
-    run.log.truncate_after(first_step if checkpoint is not None else -1)
-    if initial_eval is not None and 0 not in dict(run.log.evals()):
-        run.log.write(0, "eval", initial_eval)
-    before = dict(run.log.evals()).get(0) or run.evaluate(0)
+    if main:
+        run.log.truncate_after(first_step if checkpoint is not None else -1)
+        if initial_eval is not None and 0 not in dict(run.log.evals()):
+            run.log.write(0, "eval", initial_eval)
+        before = dict(run.log.evals()).get(0) or run.evaluate(0)
     rl_started = time.perf_counter()
     run.trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     rl_seconds = time.perf_counter() - rl_started
+    if not main:
+        _close(run.trainer)
+        return None
     after = run.evaluate(run.trainer.state.global_step)
     save_atomically(out / "final", lambda tmp: _save_final(run.trainer, tmp))
     summary = {
@@ -257,10 +285,14 @@ def train(config: TrainConfig, *, resume: bool = False, initial_eval: dict[str, 
     curve = plot_curve(run.log, out / "curve.png", f"{config.algo} on {config.env} ({config.model})")
     summary["curve"] = str(curve) if curve else None
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
-    run.trainer.engine.close()
-    for engine in run.trainer.eval_engines.values():
-        engine.close()
+    _close(run.trainer)
     return summary
+
+
+def _close(trainer: AgentTrainer) -> None:
+    trainer.engine.close()
+    for engine in trainer.eval_engines.values():
+        engine.close()
 
 
 def _per_step(seconds: dict[str, float], steps: int) -> dict[str, float]:
