@@ -237,8 +237,7 @@ class AgentTrainer(GRPOTrainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if self.model.training and self._loss_is_policy_gradient_only() and contributes_nothing(inputs):
-            # Every advantage is zero: so is the loss and its gradient. A zero that touches the trainable
-            # parameters keeps backward (and data-parallel gradient averaging) working, for the cost of nothing.
+            # Every advantage is zero: so is the loss and its gradient, which costs a one-token forward instead.
             self.skipped_micro_batches += 1
             return self._zero_loss(model, inputs)
         # The loss reads only the model's tokens: _get_per_token_logps_and_entropies scores those alone.
