@@ -106,7 +106,7 @@ def _measure(args, config) -> list[dict]:
                "padded_tokens": int(batch["prompt_mask"].numel() + batch["completion_mask"].numel())}
         rows.append(row)
         logger.info("batch %d: %s", index, json.dumps({k: round(v, 3) for k, v in row.items()}))
-    trainer.engine.close()
+    trainer.close()
     return rows
 
 

@@ -176,6 +176,12 @@ class AgentTrainer(GRPOTrainer):
             "episode_return": [t.episode_return for t in self.trajectories],
         }
 
+    def close(self) -> None:
+        """Stops the rollout engines' env thread pools and closes their envs."""
+        self.engine.close()
+        for engine in self.eval_engines.values():
+            engine.close()
+
     def take_task_ids(self) -> list[str]:
         """The task ids of the training episodes run since the last call by every process, sorted (a run records
         them per step). With several processes it is a collective: every process calls it."""
@@ -252,7 +258,7 @@ class AgentTrainer(GRPOTrainer):
                                            compute_entropy=False, compute_aux_loss=False, **multimodal):
         """TRL's, or, for the loss of a text-only model, trainer/scoring.py's (the same numbers where the loss reads
         them, 0 elsewhere)."""
-        scored = getattr(self, "_scored", None)
+        scored = self._scored
         if (scored is None or compute_aux_loss or scored.size(1) != logits_to_keep or not self._plain_lm_head
                 or any(value is not None for value in multimodal.values())):
             return super()._get_per_token_logps_and_entropies(model, input_ids, attention_mask, logits_to_keep, batch_size,

@@ -52,6 +52,14 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return path
 
 
+def checkpoint_step(path: Path) -> int:
+    """N, for a checkpoint-N folder."""
+    match = _CHECKPOINT.match(Path(path).name)
+    if match is None:
+        raise ValueError(f"{path} is not a checkpoint-N folder")
+    return int(match.group(1))
+
+
 def check_checkpoint(path: Path) -> None:
     """Every file a resume reads is there and parses, checked without loading a model or unpickling."""
     state = path / "trainer_state.json"

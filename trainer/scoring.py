@@ -11,6 +11,7 @@ hidden states from the backbone, and projects only the positions the loss reads.
 from __future__ import annotations
 
 import torch
+from accelerate.utils import extract_model_from_parallel
 
 from agent_r1.trainer.value_head import captured_hidden_states
 
@@ -26,10 +27,7 @@ def plain_lm_head(config) -> bool:
 
 
 def _lm_head(model):
-    inner = model
-    while hasattr(inner, "module"):  # DDP and other wrappers
-        inner = inner.module
-    return inner.get_output_embeddings()
+    return extract_model_from_parallel(model).get_output_embeddings()  # under DDP and accelerate's other wrappers
 
 
 def scored_logps_and_entropies(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, scored: torch.Tensor,

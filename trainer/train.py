@@ -31,8 +31,8 @@ from transformers import TrainerCallback
 import agent_r1.envs  # noqa: F401  (registers the ids)
 from agent_r1.envs.mixture import qualified
 from agent_r1.trainer.agent_trainer import AgentTrainer, PPOSettings, episode_stats
-from agent_r1.trainer.checkpoints import (CorruptCheckpointError, check_metrics_log, latest_checkpoint, read_json_object,
-                                          safetensors_problem, save_atomically, task_ids_problem)
+from agent_r1.trainer.checkpoints import (CorruptCheckpointError, check_metrics_log, checkpoint_step, latest_checkpoint,
+                                          read_json_object, safetensors_problem, save_atomically, task_ids_problem)
 from agent_r1.trainer.models import LoraSpec, load_model, resolve_model
 from agent_r1.trainer.phases import peak_resident_gb
 from agent_r1.trainer.rollout import RolloutConfig
@@ -253,7 +253,7 @@ def train(config: TrainConfig, *, resume: bool = False, initial_eval: dict[str, 
         callbacks=[_EvalAndLog(run)],
         ppo=PPOSettings(config.value_coef, config.value_clip, 1.0, config.gae_lambda),
     )
-    first_step = int(checkpoint.name.split("-")[-1]) if checkpoint is not None else 0
+    first_step = checkpoint_step(checkpoint) if checkpoint is not None else 0
     if checkpoint is not None:
         logger.info("resuming from %s", checkpoint)
     if main:
@@ -265,7 +265,7 @@ def train(config: TrainConfig, *, resume: bool = False, initial_eval: dict[str, 
     run.trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     rl_seconds = time.perf_counter() - rl_started
     if not main:
-        _close(run.trainer)
+        run.trainer.close()
         return None
     after = run.evaluate(run.trainer.state.global_step)
     save_atomically(out / "final", lambda tmp: _save_final(run.trainer, tmp))
@@ -285,14 +285,8 @@ def train(config: TrainConfig, *, resume: bool = False, initial_eval: dict[str, 
     curve = plot_curve(run.log, out / "curve.png", f"{config.algo} on {config.env} ({config.model})")
     summary["curve"] = str(curve) if curve else None
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
-    _close(run.trainer)
+    run.trainer.close()
     return summary
-
-
-def _close(trainer: AgentTrainer) -> None:
-    trainer.engine.close()
-    for engine in trainer.eval_engines.values():
-        engine.close()
 
 
 def _per_step(seconds: dict[str, float], steps: int) -> dict[str, float]:
