@@ -148,6 +148,11 @@ def test_eval_reports_bad_env_arguments_and_policies_in_one_line(argv, message):
         (["--learning-rate", "nan"], "learning_rate must be a finite number, got nan"),
         (["--temperature", "0"], "temperature must be above 0, got 0.0"),
         (["--gae-lambda", "1.5"], "gae_lambda must be between 0 and 1, got 1.5"),
+        (["--backend", "tgi"], "backend must be one of transformers, vllm, got 'tgi'"),
+        (["--rollout-dtype", "bfloat16"], "rollout_dtype sets the vllm backend's weights"),
+        (["--backend", "vllm", "--rollout-dtype", "int8"], "rollout_dtype must be one of auto, float32, bfloat16"),
+        (["--importance-sampling-cap", "0.5"], "importance_sampling_cap must be 0 (no correction) or at least 1"),
+        (["--importance-sampling-cap", "inf"], "importance_sampling_cap must be a finite number"),
     ],
 )
 def test_train_refuses_out_of_range_settings(tmp_path, argv, message):

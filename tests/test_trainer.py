@@ -23,7 +23,7 @@ def tiny_llama(tokenizer):
     return LlamaForCausalLM(config)
 
 
-def make_trainer(tokenizer, tmp_path, algo, *, lora=True, steps=2, lr=1e-2, temperature=1.0):
+def make_trainer(tokenizer, tmp_path, algo, *, lora=True, steps=2, lr=1e-2, temperature=1.0, generator=None):
     from peft import LoraConfig, get_peft_model
     from trl import GRPOConfig
 
@@ -35,7 +35,8 @@ def make_trainer(tokenizer, tmp_path, algo, *, lora=True, steps=2, lr=1e-2, temp
                       use_cpu=True, report_to="none", logging_steps=1, save_strategy="no", max_completion_length=256,
                       seed=0, temperature=temperature)
     return AgentTrainer(model, tokenizer, toy_env.ENV_ID, list(range(100, 140)), args, algo=algo,
-                        rollout=RolloutConfig(max_tokens_per_turn=8, max_total_tokens=256, temperature=temperature))
+                        rollout=RolloutConfig(max_tokens_per_turn=8, max_total_tokens=256, temperature=temperature),
+                        generator=generator(model, tokenizer) if generator else None)
 
 
 @pytest.mark.parametrize("algo", ALGORITHMS)

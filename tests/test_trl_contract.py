@@ -52,3 +52,17 @@ def test_the_called_private_methods_take_what_the_trainer_passes():
     assert {"output_dir", "save_total_limit", "best_model_checkpoint", "use_mtime"} <= set(_parameters(rotate_checkpoints))
     # The multi-turn episodes come in through rollout_func (test_trainer checks that env_mask masks observations).
     assert "rollout_func" in _parameters(GRPOTrainer.__init__)
+
+
+def test_trl_syncs_and_corrects_a_custom_rollouts_vllm_sampler_as_the_trainer_expects():
+    """AgentTrainer's vLLM sampler rides on TRL's colocate path: with `use_vllm` set, `_generate` calls
+    `vllm_generation.sync_weights()` when the step moved past `_last_loaded_step` (also for a rollout_func), and the
+    scoring and loss apply the truncated importance-sampling correction."""
+    from trl import GRPOTrainer
+
+    generate = inspect.getsource(GRPOTrainer._generate)
+    assert "self.rollout_func" in generate and "self.vllm_generation.sync_weights()" in generate
+    assert "self._last_loaded_step" in generate
+    scoring = inspect.getsource(GRPOTrainer._generate_and_score_completions)
+    assert "vllm_importance_sampling_correction" in scoring and '"token_truncate"' in scoring
+    assert "importance_sampling_ratio" in inspect.getsource(GRPOTrainer._compute_loss)

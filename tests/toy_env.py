@@ -17,7 +17,7 @@ ENV_ID = "AgentR1Test/Vowels-v0"
 class VowelsEnv(gym.Env[str, str]):
     metadata = {"render_modes": []}
 
-    def __init__(self, turns: int = 2) -> None:
+    def __init__(self, turns: int = 2, reward: str = "outcome") -> None:  # `agent-r1 train` passes its reward preset
         self.observation_space, self.action_space = UnicodeText(), UnicodeText()
         self.parser = SearchR1Parser()
         self.turns = turns

@@ -41,6 +41,7 @@ from agent_r1.trainer.scoring import plain_lm_head, scored_logps_and_entropies
 from agent_r1.trainer.train_config import ALGORITHMS
 from agent_r1.trainer.trajectory import Trajectory
 from agent_r1.trainer.value_head import ValueHead, captured_hidden_states
+from agent_r1.trainer.weight_sync import PolicySync
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +114,7 @@ class AgentTrainer(GRPOTrainer):
         rollout: RolloutConfig = RolloutConfig(),
         ppo: PPOSettings = PPOSettings(),
         callbacks=None,
+        generator=None,
     ) -> None:
         from datasets import Dataset
 
@@ -126,9 +128,12 @@ class AgentTrainer(GRPOTrainer):
         self.clock = PhaseClock()  # where each step's time goes (trainer/phases.py)
         self.phase_seconds: dict[str, float] = {}  # the breakdown summed over this session's steps
         self.skipped_micro_batches = 0
-        self._scored = None  # the loss mask of the micro-batch whose loss is being computed
+        self._scored = None  # the loss mask of the tokens being scored (a micro-batch's loss, or vLLM's samples)
+        self._rollout_scored = None  # the last rollout's loss mask, as TRL pads the batch
         self._plain_lm_head = plain_lm_head(model.config)
-        self.generator = TransformersGenerator(model, tokenizer, clock=self.clock)
+        # The rollouts' sampler: the policy itself through transformers, or a colocated vLLM engine (a generator with
+        # load_weights, trainer/vllm_generator.py) that is handed the policy's weights after every optimiser step.
+        self.generator = generator if generator is not None else TransformersGenerator(model, tokenizer, clock=self.clock)
         self.engine = RolloutEngine(self.generator, tokenizer, env_id, env_kwargs=env_kwargs, config=rollout,
                                     clock=self.clock)
         # Held-out evaluation reads other data than training (a dataset env's dev split), maybe other envs: an
@@ -150,6 +155,13 @@ class AgentTrainer(GRPOTrainer):
             rollout_func=self._rollout,
             callbacks=[*(callbacks or []), _OptimizerClock(self.clock)],
         )
+        if hasattr(self.generator, "load_weights"):
+            # TRL's colocated-vLLM path, fed by our sampler: TRL syncs the weights before a rollout whenever the step
+            # changed, recomputes the sampled tokens' log-probs with the policy, and corrects the loss by their
+            # truncated importance ratio (args.vllm_importance_sampling_*), logging its statistics.
+            self.use_vllm, self.vllm_mode = True, "colocate"
+            self.vllm_generation = PolicySync(self.generator, self.model, self.clock)
+            self._last_loaded_step = -1
 
     # --- rollouts -----------------------------------------------------------------------------
 
@@ -168,11 +180,15 @@ class AgentTrainer(GRPOTrainer):
         # An episode that ended before its first token (a prompt over the token budget) still needs one
         # completion token for TRL; it is masked out.
         eos = self.processing_class.eos_token_id
+        env_mask = [[0] if e else t.loss_mask for t, e in zip(self.trajectories, empty)]
+        # The model's tokens of the batch as TRL will pad it (right, to the longest completion): what it rescores.
+        self._rollout_scored = pad_right([torch.tensor(m, dtype=torch.float32) for m in env_mask],
+                                         max(map(len, env_mask))).bool().to(self.accelerator.device)
         return {
             "prompt_ids": [t.prompt_ids for t in self.trajectories],
             "completion_ids": [[eos] if e else t.response_ids for t, e in zip(self.trajectories, empty)],
             "logprobs": [[0.0] if e else t.logprobs for t, e in zip(self.trajectories, empty)],
-            "env_mask": [[0] if e else t.loss_mask for t, e in zip(self.trajectories, empty)],
+            "env_mask": env_mask,
             "episode_return": [t.episode_return for t in self.trajectories],
         }
 
@@ -206,14 +222,25 @@ class AgentTrainer(GRPOTrainer):
 
     def _run(self, seeds: list[int], group_size: int, engine: RolloutEngine,
              options: Sequence[dict | None] | None = None) -> list[Trajectory]:
-        self.generator.reset_cache()  # the weights changed since the cache was filled
+        self._refresh_sampler()
         was_training = self.model.training
         self.model.eval()
         try:
             return engine.rollout(seeds, group_size=group_size, options=options)
         finally:
             self.model.train(was_training)
+            if not self.use_vllm:
+                self.generator.reset_cache()
+
+    def _refresh_sampler(self) -> None:
+        """The sampler serves the current weights: vLLM is handed them if the optimiser stepped since it last was
+        (as TRL does before a training rollout; held-out evaluation needs it too), and transformers' KV cache,
+        filled with older weights, is dropped."""
+        if not self.use_vllm:
             self.generator.reset_cache()
+        elif self.state.global_step != self._last_loaded_step:
+            self.vllm_generation.sync_weights()
+            self._last_loaded_step = self.state.global_step
 
     def held_out_trajectories(self, plan: EpisodePlan, env_id: str | None = None, batch_size: int = 16,
                               progress: bool = True) -> list[Trajectory]:
@@ -293,7 +320,13 @@ class AgentTrainer(GRPOTrainer):
     # --- advantages ---------------------------------------------------------------------------
 
     def _generate_and_score_completions(self, inputs):
-        output = super()._generate_and_score_completions(inputs)
+        # With a vLLM sampler TRL rescores the sampled tokens with the policy (the importance-sampling correction's
+        # denominator): like the loss, it needs only the model's tokens (trainer/scoring.py).
+        self._scored = self._rollout_scored if self.use_vllm and self.model.training else None
+        try:
+            output = super()._generate_and_score_completions(inputs)
+        finally:
+            self._scored = None
         mode = "train" if self.model.training else "eval"
         for name, value in episode_stats(self.trajectories).items():
             self._metrics[mode][f"episode/{name}"].append(value)

@@ -208,6 +208,12 @@ TRAIN_HELP = {
     "train_seed": "seed of the first training task; task i uses train_seed + i",
     "env": "a registered environment id, or a mixture: ID[=WEIGHT],ID[=WEIGHT],... (each GRPO group draws one env, "
            "with probability proportional to its weight, 1 by default)",
+    "backend": "the rollouts' sampler: transformers (the policy itself) or vllm (a vLLM engine in the training "
+               "process, handed the policy's weights after every optimiser step)",
+    "rollout_dtype": "the vllm backend's weights: auto (float32 on a CPU, the checkpoint's on a GPU), float32, bfloat16 "
+                     "or float16; the importance-sampling correction covers the difference from the trained policy",
+    "importance_sampling_cap": "vllm backend: each sampled token's loss is weighted by min(p_policy / p_vllm, CAP), "
+                               "truncated importance sampling; 0 turns the correction off",
     "eval_envs": "the envs evaluated held out before, during and after training, comma-separated, each reported on "
                  "its own (default: the training envs), e.g. a dataset out of the training domain",
 }

@@ -202,6 +202,10 @@ def _grpo_args(config: TrainConfig, out: Path):
         report_to=report_to,
         seed=config.seed,
         shuffle_dataset=True,
+        # Read by AgentTrainer's vLLM sampler only: token-level truncated importance sampling (TIS).
+        vllm_importance_sampling_correction=config.importance_sampling_cap > 0,
+        vllm_importance_sampling_mode="token_truncate",
+        vllm_importance_sampling_clip_max=config.importance_sampling_cap or None,
     )
 
 
@@ -252,6 +256,7 @@ def train(config: TrainConfig, *, resume: bool = False, initial_eval: dict[str, 
         env_kwargs=env_kwargs, eval_envs=eval_envs(config), rollout=rollout,
         callbacks=[_EvalAndLog(run)],
         ppo=PPOSettings(config.value_coef, config.value_clip, 1.0, config.gae_lambda),
+        generator=_sampler(config, model, processes.process_index),
     )
     first_step = checkpoint_step(checkpoint) if checkpoint is not None else 0
     if checkpoint is not None:
@@ -287,6 +292,20 @@ def train(config: TrainConfig, *, resume: bool = False, initial_eval: dict[str, 
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     run.trainer.close()
     return summary
+
+
+def _sampler(config: TrainConfig, model, process_index: int):
+    """The vllm backend's engine, colocated in this process (None: the trainer samples with the policy itself).
+
+    vLLM loads the base checkpoint (a warm start's or resumed run's weights reach it before the first rollout); each
+    data-parallel process seeds its own engine differently, as its groups differ."""
+    if config.backend != "vllm":
+        return None
+    from agent_r1.trainer.vllm_generator import ContinuousVLLMGenerator
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return ContinuousVLLMGenerator(base.name_or_path, colocate=True, dtype=config.rollout_dtype,
+                                   seed=config.seed + process_index, max_model_len=config.max_total_tokens)
 
 
 def _per_step(seconds: dict[str, float], steps: int) -> dict[str, float]:

@@ -11,6 +11,7 @@ from typing import Any
 
 # Light on purpose: the command line builds its parser from this module without importing torch or TRL.
 ALGORITHMS = ("grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline", "turn_level", "ppo")
+ROLLOUT_DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 @dataclass
@@ -50,6 +51,9 @@ class TrainConfig:
     value_coef: float = 0.5  # PPO
     value_clip: float = 0.2  # PPO
     gae_lambda: float = 0.95  # PPO
+    backend: str = "transformers"  # the rollouts' sampler: the policy itself, or a vLLM engine in the process
+    rollout_dtype: str = "auto"  # vLLM's weights; auto: float32 on a CPU, the checkpoint's dtype on a GPU
+    importance_sampling_cap: float = 2.0  # vLLM: truncated importance sampling's cap (0: no correction)
     save_every: int = 5
     save_total_limit: int = 2
     seed: int = 0
@@ -80,8 +84,25 @@ class TrainConfig:
                             f"micro_batch_size ({self.micro_batch_size})")
         if self.micro_batch_size % self.group_size and self.group_size % self.micro_batch_size:
             problems.append("micro_batch_size and group_size must divide one another")
+        problems += self._sampler_problems()
         if problems:
             raise ValueError("bad training config: " + "; ".join(problems))
+
+    def _sampler_problems(self) -> list[str]:
+        from agent_r1.trainer.backends import BACKENDS
+
+        problems = []
+        if self.backend not in BACKENDS:
+            problems.append(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.rollout_dtype not in ROLLOUT_DTYPES:
+            problems.append(f"rollout_dtype must be one of {', '.join(ROLLOUT_DTYPES)}, got {self.rollout_dtype!r}")
+        elif self.rollout_dtype != "auto" and self.backend != "vllm":
+            problems.append("rollout_dtype sets the vllm backend's weights: the transformers backend samples from the "
+                            "policy itself")
+        cap = self.importance_sampling_cap
+        if math.isfinite(cap) and cap != 0 and cap < 1:
+            problems.append(f"importance_sampling_cap must be 0 (no correction) or at least 1, got {cap}")
+        return problems
 
     def _float_problems(self) -> list[str]:
         # NaN and infinities first: NaN passes every `x < 0` test.
@@ -157,7 +178,7 @@ def env_list(text: str, name: str = "env", *, allow_empty: bool = False, weights
 
 
 _FLOATS = ("learning_rate", "warm_start_learning_rate", "temperature", "beta", "epsilon", "value_coef", "value_clip",
-           "gae_lambda")
+           "gae_lambda", "importance_sampling_cap")
 
 
 def field_defaults() -> dict[str, Any]:

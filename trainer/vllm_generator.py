@@ -3,19 +3,28 @@
 vLLM starts its engine in worker processes with spawn: a script that builds a
 VLLMGenerator needs an `if __name__ == "__main__":` guard. It cannot read the
 GGUF default model: pass a model directory (`resolve_model` converts it).
+
+`colocate=True` runs the engine inside the calling process instead (vLLM's
+"external_launcher", as TRL's colocate mode does), next to a model being trained:
+`load_weights` then hands it the trained weights in place, with no copy through a
+worker process. Under `accelerate launch` each process gets an engine of its own.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Sequence
+import socket
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from agent_r1.trainer.generation import Sample, SamplingConfig
+
+if TYPE_CHECKING:
+    import torch
 
 
 class VLLMGenerator:
     def __init__(self, model_dir: str, *, dtype: str = "auto", max_model_len: int = 4096, seed: int = 0,
-                 gpu_memory_utilization: float | None = None, **engine_kwargs) -> None:
+                 gpu_memory_utilization: float | None = None, colocate: bool = False, **engine_kwargs) -> None:
         try:
             from vllm import LLM
         except ImportError as exc:
@@ -26,6 +35,10 @@ class VLLMGenerator:
         if not on_gpu:
             # On the CPU backend the KV cache is sized by this variable (GiB), not by memory utilisation.
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+        self.colocated = colocate
+        if colocate:
+            _launcher_environment()
+            engine_kwargs.setdefault("distributed_executor_backend", "external_launcher")
         self.llm = LLM(
             model=model_dir,
             dtype=dtype if on_gpu or dtype != "auto" else "float32",
@@ -33,10 +46,21 @@ class VLLMGenerator:
             seed=seed,
             enable_prefix_caching=True,  # multi-turn prompts share their history with the previous turn
             logprobs_mode="processed_logprobs",  # log_softmax(logits / T), as the trainer computes them
-            gpu_memory_utilization=gpu_memory_utilization or (0.9 if on_gpu else 0.5),
+            # Colocated, the engine shares the GPU with training (TRL's default share for colocate mode).
+            gpu_memory_utilization=gpu_memory_utilization or (0.5 if not on_gpu else 0.3 if colocate else 0.9),
             **engine_kwargs,
         )
         self.tokenizer = self.llm.get_tokenizer()
+
+    def load_weights(self, weights: Iterable[tuple[str, "torch.Tensor"]]) -> None:
+        """Serves these weights from now on (named as in the model's checkpoint, e.g. by weight_sync.served_weights).
+
+        vLLM reloads them layer by layer, redoing what it does to a checkpoint's tensors for its kernels; the prefix
+        cache, computed with the old weights, is dropped."""
+        if not self.colocated:
+            raise RuntimeError("load_weights needs the engine in this process: build the generator with colocate=True")
+        self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": iter(weights)})
+        self.llm.reset_prefix_cache()
 
     def _params(self, config: SamplingConfig, budget: int, **extra):
         from vllm import SamplingParams
@@ -64,6 +88,16 @@ class VLLMGenerator:
         params = [self._params(config, budget) for budget in budgets]
         outputs = self.llm.generate([TokensPrompt(prompt_token_ids=list(p)) for p in prompts], params, use_tqdm=False)
         return [self._sample(output) for output in outputs]
+
+
+def _launcher_environment() -> None:
+    """The variables vLLM's external launcher reads: set by `accelerate launch`/torchrun, filled in for one process."""
+    for name, value in (("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1"), ("MASTER_ADDR", "127.0.0.1")):
+        os.environ.setdefault(name, value)
+    if "MASTER_PORT" not in os.environ:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            os.environ["MASTER_PORT"] = str(probe.getsockname()[1])
 
 
 class ContinuousVLLMGenerator(VLLMGenerator):
