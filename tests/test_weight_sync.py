@@ -82,7 +82,8 @@ def test_the_sampler_is_handed_each_steps_weights(smollm2_tokenizer, tmp_path):
     differences = logged(trainer, "sampling/sampling_logp_difference/max")
     assert len(differences) == 3 and max(differences) < 1e-4, differences
     assert len(logged(trainer, "sampling/importance_sampling_ratio/mean")) == 3
-    assert trainer.generator.loads == 3  # once before each step's rollout
+    assert trainer.generator.loads == 3  # once before each step's rollout, timed as the step's weight_sync
+    assert all(seconds > 0 for seconds in logged(trainer, "time/weight_sync"))
     # Held-out evaluation after the last step first hands over the last step's weights.
     trainer.held_out_trajectories(EpisodePlan((0, 1), (None, None)), progress=False)
     assert trainer.generator.loads == 4

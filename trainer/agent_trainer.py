@@ -9,6 +9,9 @@ and `env_mask` = the loss mask, so observation tokens never enter the loss),
 and for every algorithm but GRPO the subclass replaces TRL's one-number-per-
 episode advantages with per-token ones (TRL's loss accepts shape (B, T)).
 PPO adds a value head on the policy's trunk and a clipped value loss.
+How a step is cut and scored is trainer/step_mechanics.py; how checkpoints
+are written, trainer/trainer_checkpoints.py; the rollouts' sampler is the
+policy itself, or a colocated vLLM (trainer/weight_sync.py).
 
 The dataset is a list of env seeds, one prompt "seed=N" each: TRL repeats every
 prompt `num_generations` times in a row, which is exactly a GRPO group.
@@ -18,8 +21,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import time
 from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
@@ -27,18 +28,16 @@ import torch
 
 # rollout_func is marked experimental in TRL 1.16; this module is written against that version's contract.
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
-from transformers import TrainerCallback  # noqa: E402
 from trl import GRPOConfig, GRPOTrainer  # noqa: E402
 
 from agent_r1.benchmarks.evaluate import summarize
 from agent_r1.trainer.advantages import ESTIMATORS, WHOLE_BATCH, gae, whiten
 from agent_r1.trainer.episodes import EpisodePlan, run_episodes
 from agent_r1.trainer.hf_generator import TransformersGenerator
-from agent_r1.trainer.micro_batches import contributes_nothing, micro_batches
-from agent_r1.trainer.phases import PhaseClock, breakdown, peak_resident_gb, resident_gb
 from agent_r1.trainer.rollout import RolloutConfig, RolloutEngine
-from agent_r1.trainer.scoring import plain_lm_head, scored_logps_and_entropies
+from agent_r1.trainer.step_mechanics import OptimizerClock, StepMechanics
 from agent_r1.trainer.train_config import ALGORITHMS
+from agent_r1.trainer.trainer_checkpoints import AtomicCheckpoints
 from agent_r1.trainer.trajectory import Trajectory
 from agent_r1.trainer.value_head import ValueHead, captured_hidden_states
 from agent_r1.trainer.weight_sync import PolicySync
@@ -46,7 +45,6 @@ from agent_r1.trainer.weight_sync import PolicySync
 logger = logging.getLogger(__name__)
 
 SEED_PREFIX = "seed="
-STAGING = ".staging"
 
 
 def seed_prompts(seeds: Sequence[int]) -> list[str]:
@@ -86,20 +84,7 @@ def episode_stats(trajectories: Sequence[Trajectory]) -> dict[str, float]:
     return stats
 
 
-class _OptimizerClock(TrainerCallback):
-    """Times the optimiser's step (transformers calls it between these two events)."""
-
-    def __init__(self, clock: PhaseClock) -> None:
-        self.clock, self.started = clock, 0.0
-
-    def on_pre_optimizer_step(self, args, state, control, **kwargs):
-        self.started = time.perf_counter()
-
-    def on_optimizer_step(self, args, state, control, **kwargs):
-        self.clock.add("optimizer", time.perf_counter() - self.started)
-
-
-class AgentTrainer(GRPOTrainer):
+class AgentTrainer(StepMechanics, AtomicCheckpoints, GRPOTrainer):
     def __init__(
         self,
         model,
@@ -125,12 +110,8 @@ class AgentTrainer(GRPOTrainer):
         if algo == "ppo":
             self.value_head = ValueHead(model.config.hidden_size).to(next(model.parameters()).device)
             model.add_module("value_head", self.value_head)  # so that the optimiser and checkpoints include it
-        self.clock = PhaseClock()  # where each step's time goes (trainer/phases.py)
-        self.phase_seconds: dict[str, float] = {}  # the breakdown summed over this session's steps
-        self.skipped_micro_batches = 0
-        self._scored = None  # the loss mask of the tokens being scored (a micro-batch's loss, or vLLM's samples)
+        self._init_step_mechanics(model)
         self._rollout_scored = None  # the last rollout's loss mask, as TRL pads the batch
-        self._plain_lm_head = plain_lm_head(model.config)
         # The rollouts' sampler: the policy itself through transformers, or a colocated vLLM engine (a generator with
         # load_weights, trainer/vllm_generator.py) that is handed the policy's weights after every optimiser step.
         self.generator = generator if generator is not None else TransformersGenerator(model, tokenizer, clock=self.clock)
@@ -145,7 +126,6 @@ class AgentTrainer(GRPOTrainer):
         }
         self.trajectories: list[Trajectory] = []
         self._trained_task_ids: set[str] = set()  # since the last take_task_ids()
-        self._staging = False
         super().__init__(
             model=model,
             reward_funcs=[episode_return],
@@ -153,7 +133,7 @@ class AgentTrainer(GRPOTrainer):
             train_dataset=Dataset.from_dict({"prompt": seed_prompts(train_seeds)}),
             processing_class=tokenizer,
             rollout_func=self._rollout,
-            callbacks=[*(callbacks or []), _OptimizerClock(self.clock)],
+            callbacks=[*(callbacks or []), OptimizerClock(self.clock)],
         )
         if hasattr(self.generator, "load_weights"):
             # TRL's colocated-vLLM path, fed by our sampler: TRL syncs the weights before a rollout whenever the step
@@ -251,72 +231,6 @@ class AgentTrainer(GRPOTrainer):
                             desc=f"held-out evaluation on {engine.env_id}",
                             rollout=lambda seeds, options: self._run(seeds, 1, engine, options))
 
-    # --- the step: micro-batches, timing ---------------------------------------------------------
-
-    def training_step(self, model, inputs, num_items_in_batch):
-        with self.clock.phase("step"):
-            return super().training_step(model, inputs, num_items_in_batch)
-
-    def _prepare_inputs(self, generation_batch):
-        """TRL's, but cut into micro-batches by trainer/micro_batches.py instead of shuffled slices."""
-        if not self.model.training:
-            return super()._prepare_inputs(generation_batch)
-        with self.clock.phase("inputs"):
-            generate_every = self.args.steps_per_generation * self.num_iterations
-            if self._step % generate_every == 0 or self._buffered_inputs is None:
-                batch = self._generate_and_score_completions(generation_batch)
-                self._buffered_inputs = micro_batches(batch, self.args.steps_per_generation)
-            return self._buffered_inputs[self._step % self.args.steps_per_generation]
-
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        if self.model.training and self._loss_is_policy_gradient_only() and contributes_nothing(inputs):
-            # Every advantage is zero: so is the loss and its gradient, which costs a one-token forward instead.
-            self.skipped_micro_batches += 1
-            return self._zero_loss(model, inputs)
-        # The loss reads only the model's tokens: _get_per_token_logps_and_entropies scores those alone.
-        self._scored = (inputs["completion_mask"] * inputs.get("tool_mask", 1)) > 0
-        try:
-            with self.clock.phase("forward"):
-                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        finally:
-            self._scored = None
-
-    def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, batch_size=None,
-                                           compute_entropy=False, compute_aux_loss=False, **multimodal):
-        """TRL's, or, for the loss of a text-only model, trainer/scoring.py's (the same numbers where the loss reads
-        them, 0 elsewhere)."""
-        scored = self._scored
-        if (scored is None or compute_aux_loss or scored.size(1) != logits_to_keep or not self._plain_lm_head
-                or any(value is not None for value in multimodal.values())):
-            return super()._get_per_token_logps_and_entropies(model, input_ids, attention_mask, logits_to_keep, batch_size,
-                                                              compute_entropy, compute_aux_loss, **multimodal)
-        with self.accelerator.autocast():
-            logps, entropies = scored_logps_and_entropies(model, input_ids, attention_mask, scored, self.temperature)
-        return logps, entropies if compute_entropy else None, None
-
-    @staticmethod
-    def _zero_loss(model, inputs) -> torch.Tensor:
-        """A zero loss from a one-token forward through `model`, wrappers included: data-parallel training needs a
-        forward before each backward, and gradients (all zero) for every trainable weight."""
-        ids = inputs["prompt_ids"][:1, -1:]
-        output = model(input_ids=ids, attention_mask=torch.ones_like(ids), logits_to_keep=1, use_cache=False)
-        return output.logits.sum() * 0.0
-
-    def _loss_is_policy_gradient_only(self) -> bool:
-        """Whether the loss is the clipped policy gradient alone (no KL term, entropy bonus, value or MoE loss)."""
-        return (self.beta == 0.0 and self.value_head is None and not self.aux_loss_enabled
-                and not self._entropy_bonus_enabled)
-
-    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        if self.model.training and "loss" in logs:  # a training step's record: where its time went
-            for name, seconds in breakdown(self.clock.take()).items():
-                logs[f"time/{name}"] = seconds
-                self.phase_seconds[name] = self.phase_seconds.get(name, 0.0) + seconds
-            logs["time/skipped_micro_batches"] = self.skipped_micro_batches
-            logs["memory/resident_gb"], logs["memory/peak_gb"] = resident_gb(), peak_resident_gb()
-            self.skipped_micro_batches = 0
-        super().log(logs, start_time)
-
     # --- advantages ---------------------------------------------------------------------------
 
     def _generate_and_score_completions(self, inputs):
@@ -390,60 +304,3 @@ class AgentTrainer(GRPOTrainer):
         self._metrics[mode]["value_loss"].append(value_loss.item())
         accumulation = self.current_gradient_accumulation_steps if mode == "train" else 1
         return policy_loss + self.ppo.value_coef * value_loss / accumulation
-
-    # --- checkpoints --------------------------------------------------------------------------
-
-    def _get_output_dir(self, trial):
-        real = super()._get_output_dir(trial)
-        return os.path.join(real, STAGING) if self._staging else real
-
-    def _save_checkpoint(self, model, trial) -> None:
-        with self.clock.phase("checkpoint"):
-            self._save_checkpoint_atomically(model, trial)
-
-    def _save_checkpoint_atomically(self, model, trial) -> None:
-        """Written in a staging folder, then renamed: a checkpoint-N folder is always complete."""
-        run_dir = self._get_output_dir(trial)
-        name = f"checkpoint-{self.state.global_step}"
-        if self.args.should_save:
-            shutil.rmtree(os.path.join(run_dir, STAGING), ignore_errors=True)
-        self.accelerator.wait_for_everyone()  # no process writes its part (RNG state) in a staging folder being removed
-        self._staging = True
-        try:
-            super()._save_checkpoint(model, trial)
-        finally:
-            self._staging = False
-        self.accelerator.wait_for_everyone()  # every process's part is in the staging folder before it is renamed
-        if self.args.should_save:
-            final = os.path.join(run_dir, name)
-            if os.path.exists(final):
-                shutil.rmtree(final)
-            os.replace(os.path.join(run_dir, STAGING, name), final)
-            shutil.rmtree(os.path.join(run_dir, STAGING), ignore_errors=True)
-            from transformers.trainer_utils import rotate_checkpoints
-
-            rotate_checkpoints(output_dir=run_dir, save_total_limit=self.args.save_total_limit,
-                               best_model_checkpoint=self.state.best_model_checkpoint, use_mtime=False)
-
-    def _save(self, output_dir: str | None = None, state_dict=None) -> None:
-        super()._save(output_dir, state_dict)
-        if self.value_head is not None:
-            self.value_head.save(output_dir or self.args.output_dir)
-
-    def _load_optimizer_and_scheduler(self, checkpoint) -> None:
-        """transformers loads the optimiser state with map_location=args.device when several processes train; on CPUs
-        that is "cpu:RANK", a location torch cannot restore to (a resumed 2-process CPU run failed on it). The state
-        is read onto the CPU instead, where those processes train anyway."""
-        if checkpoint is None or self.args.world_size == 1 or self.args.device.type != "cpu":
-            return super()._load_optimizer_and_scheduler(checkpoint)
-        load = torch.load
-        torch.load = lambda *args, map_location=None, **kwargs: load(*args, map_location="cpu", **kwargs)
-        try:
-            super()._load_optimizer_and_scheduler(checkpoint)
-        finally:
-            torch.load = load
-
-    def _load_from_checkpoint(self, resume_from_checkpoint, model=None) -> None:
-        super()._load_from_checkpoint(resume_from_checkpoint, model)
-        if self.value_head is not None and not self.value_head.load(resume_from_checkpoint):
-            raise FileNotFoundError(f"{resume_from_checkpoint} holds no value head: not a PPO checkpoint")

@@ -17,8 +17,8 @@ from typing import Iterator
 
 # The table `breakdown` returns, in the order of a step. rollout_prefill and rollout_decode split rollout_generate
 # where the generator can tell them apart (transformers' turn-synchronous generate); the others sum to the step.
-PHASES = ("rollout_generate", "rollout_prefill", "rollout_decode", "rollout_env", "rollout_other", "score", "forward",
-          "backward", "optimizer", "evaluation", "checkpoint")
+PHASES = ("weight_sync", "rollout_generate", "rollout_prefill", "rollout_decode", "rollout_env", "rollout_other", "score",
+          "forward", "backward", "optimizer", "evaluation", "checkpoint")
 _SUMMED = tuple(p for p in PHASES if p not in ("rollout_prefill", "rollout_decode"))
 
 
@@ -53,12 +53,14 @@ def breakdown(seconds: dict[str, float]) -> dict[str, float]:
     get = lambda key: seconds.get(key, 0.0)  # noqa: E731
     rollout = "step/inputs/rollout"
     table = {
+        "weight_sync": get("step/inputs/weight_sync"),  # handing the policy's weights to a vLLM sampler
         "rollout_generate": get(f"{rollout}/generate"),
         "rollout_prefill": get(f"{rollout}/generate/prefill"),
         "rollout_decode": get(f"{rollout}/generate/decode"),
         "rollout_env": get(f"{rollout}/env"),
         "rollout_other": get(rollout) - get(f"{rollout}/generate") - get(f"{rollout}/env"),  # resets, templates
-        "score": get("step/inputs") - get(rollout),  # TRL's scoring: rewards, advantages, log-probs it recomputes
+        # TRL's scoring: rewards, advantages, log-probs it recomputes
+        "score": get("step/inputs") - get(rollout) - get("step/inputs/weight_sync"),
         "forward": get("step/forward"),
         "backward": get("step") - get("step/inputs") - get("step/forward"),
         "optimizer": get("optimizer"),

@@ -1,0 +1,94 @@
+"""The rollouts' sampler, compared on one training run: the policy itself through transformers (float32) against a
+vLLM engine colocated in the training process, in float32 and in bfloat16.
+
+    python -m agent_r1.benchmarks.sampler_speed --out runs/sampler_speed [--steps 4] [--warm-start 64]
+
+Every sampler runs `agent-r1 train` in a process of its own (vLLM's engine lives in the training process), with the
+same steps, batch and seeds, from one warm start (trained by the first run, copied into the others). Writes
+OUT/sampler_speed.md: per sampler, the median step and its parts, how far the sampled tokens' log-probs are from
+the policy's (what the importance-sampling correction makes up for), and the return. Finished runs are kept when
+the script is started again; run it alone on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from agent_r1.trainer.run_log import MetricsLog
+
+SAMPLERS = {  # name -> train options
+    "transformers": ["--backend", "transformers"],
+    "vllm-float32": ["--backend", "vllm", "--rollout-dtype", "float32"],
+    "vllm-bfloat16": ["--backend", "vllm", "--rollout-dtype", "bfloat16"],
+}
+PARTS = ("weight_sync", "rollout_generate", "score", "forward", "backward", "optimizer")
+
+
+def run(out: Path, name: str, steps: int, warm_start: int) -> Path:
+    run_dir, shared = out / name, out / "warm_start"
+    if (run_dir / "summary.json").exists():
+        return run_dir
+    shutil.rmtree(run_dir, ignore_errors=True)
+    if shared.exists():
+        shutil.copytree(shared, run_dir / "warm_start")
+    command = [sys.executable, "-m", "agent_r1.trainer.cli", "train", "--output-dir", str(run_dir),
+               "--warm-start", str(warm_start), "--max-steps", str(steps), "--eval-episodes", "8", "--eval-every", "0",
+               "--save-every", str(steps), *SAMPLERS[name]]
+    subprocess.run(command, check=True)
+    if not shared.exists():
+        shutil.copytree(run_dir / "warm_start", shared)
+    return run_dir
+
+
+def row(run_dir: Path) -> dict[str, float]:
+    steps = [r["train"] for r in MetricsLog(run_dir / "metrics.jsonl").records()
+             if isinstance(r.get("train"), dict) and "loss" in r["train"]]
+    median = lambda key: statistics.median(s.get(key, 0.0) for s in steps)  # noqa: E731
+    result = {part: median(f"time/{part}") for part in PARTS} | {"total": median("time/total")}
+    result["logp_diff_mean"] = median("sampling/sampling_logp_difference/mean")
+    result["logp_diff_max"] = max(s.get("sampling/sampling_logp_difference/max", 0.0) for s in steps)
+    result["ratio_min"] = min(s.get("sampling/importance_sampling_ratio/min", 1.0) for s in steps)
+    result["ratio_max"] = max(s.get("sampling/importance_sampling_ratio/max", 1.0) for s in steps)
+    result["return"] = statistics.mean(s["reward"] for s in steps)
+    result["steps"] = len(steps)
+    return result
+
+
+def table(rows: dict[str, dict[str, float]]) -> str:
+    base = rows.get("transformers", {}).get("total")
+    lines = ["| sampler | median step (s) | vs transformers | " + " | ".join(PARTS) + " | logp diff mean / max | "
+             "IS ratio min / max | return |", "|---" * (len(PARTS) + 6) + "|"]
+    for name, r in rows.items():
+        speed = f"{base / r['total']:.2f}x" if base else ""
+        lines.append(f"| {name} | {r['total']:.1f} | {speed} | " + " | ".join(f"{r[p]:.1f}" for p in PARTS)
+                     + f" | {r['logp_diff_mean']:.2g} / {r['logp_diff_max']:.2g} | {r['ratio_min']:.2f} / "
+                     f"{r['ratio_max']:.2f} | {r['return']:.3f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("runs/sampler_speed"))
+    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--warm-start", type=int, default=64, help="oracle episodes of the shared warm start")
+    parser.add_argument("--samplers", default=",".join(SAMPLERS), help="comma-separated: " + ", ".join(SAMPLERS))
+    args = parser.parse_args(argv)
+    names = [n for n in args.samplers.split(",") if n]
+    unknown = [n for n in names if n not in SAMPLERS]
+    if unknown:
+        parser.error(f"unknown sampler(s) {', '.join(unknown)}; choose from {', '.join(SAMPLERS)}")
+    rows = {name: row(run(args.out, name, args.steps, args.warm_start)) for name in names}
+    text = table(rows)
+    (args.out / "sampler_speed.md").write_text(text + "\n")
+    (args.out / "sampler_speed.json").write_text(json.dumps(rows, indent=1))
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
