@@ -1,7 +1,7 @@
 """The rollouts' sampler, compared on one training run: the policy itself through transformers (float32) against a
 vLLM engine colocated in the training process, in float32 and in bfloat16.
 
-    python -m agent_r1.benchmarks.sampler_speed --out runs/sampler_speed [--steps 4] [--warm-start 64]
+    python -m agent_r1.benchmarks.sampler_speed --out runs/sampler_speed [--steps 4] [--warm-start 64] [--model M]
 
 Every sampler runs `agent-r1 train` in a process of its own (vLLM's engine lives in the training process), with the
 same steps, batch and seeds, from one warm start (trained by the first run, copied into the others). Writes
@@ -20,6 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from agent_r1.trainer.models import DEFAULT_MODEL
 from agent_r1.trainer.run_log import MetricsLog
 
 SAMPLERS = {  # name -> train options
@@ -30,7 +31,7 @@ SAMPLERS = {  # name -> train options
 PARTS = ("weight_sync", "rollout_generate", "score", "forward", "backward", "optimizer")
 
 
-def run(out: Path, name: str, steps: int, warm_start: int) -> Path:
+def run(out: Path, name: str, steps: int, warm_start: int, model: str) -> Path:
     run_dir, shared = out / name, out / "warm_start"
     if (run_dir / "summary.json").exists():
         return run_dir
@@ -39,7 +40,7 @@ def run(out: Path, name: str, steps: int, warm_start: int) -> Path:
         shutil.copytree(shared, run_dir / "warm_start")
     command = [sys.executable, "-m", "agent_r1.trainer.cli", "train", "--output-dir", str(run_dir),
                "--warm-start", str(warm_start), "--max-steps", str(steps), "--eval-episodes", "8", "--eval-every", "0",
-               "--save-every", str(steps), *SAMPLERS[name]]
+               "--save-every", str(steps), "--model", model, *SAMPLERS[name]]
     subprocess.run(command, check=True)
     if not shared.exists():
         shutil.copytree(run_dir / "warm_start", shared)
@@ -72,22 +73,24 @@ def table(rows: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("runs/sampler_speed"))
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--warm-start", type=int, default=64, help="oracle episodes of the shared warm start")
+    parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--samplers", default=",".join(SAMPLERS), help="comma-separated: " + ", ".join(SAMPLERS))
     args = parser.parse_args(argv)
     names = [n for n in args.samplers.split(",") if n]
     unknown = [n for n in names if n not in SAMPLERS]
     if unknown:
         parser.error(f"unknown sampler(s) {', '.join(unknown)}; choose from {', '.join(SAMPLERS)}")
-    rows = {name: row(run(args.out, name, args.steps, args.warm_start)) for name in names}
+    rows = {name: row(run(args.out, name, args.steps, args.warm_start, args.model)) for name in names}
     text = table(rows)
     (args.out / "sampler_speed.md").write_text(text + "\n")
     (args.out / "sampler_speed.json").write_text(json.dumps(rows, indent=1))
     print(text)
+    return rows
 
 
 if __name__ == "__main__":

