@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
-import subprocess
-import sys
 from pathlib import Path
 
+from agent_r1.benchmarks.train_runs import median, step_records, train_run
 from agent_r1.trainer.models import DEFAULT_MODEL
-from agent_r1.trainer.run_log import MetricsLog
 
 SAMPLERS = {  # name -> train options
     "transformers": ["--backend", "transformers"],
@@ -31,28 +28,10 @@ SAMPLERS = {  # name -> train options
 PARTS = ("weight_sync", "rollout_generate", "score", "forward", "backward", "optimizer")
 
 
-def run(out: Path, name: str, steps: int, warm_start: int, model: str) -> Path:
-    run_dir, shared = out / name, out / "warm_start"
-    if (run_dir / "summary.json").exists():
-        return run_dir
-    shutil.rmtree(run_dir, ignore_errors=True)
-    if shared.exists():
-        shutil.copytree(shared, run_dir / "warm_start")
-    command = [sys.executable, "-m", "agent_r1.trainer.cli", "train", "--output-dir", str(run_dir),
-               "--warm-start", str(warm_start), "--max-steps", str(steps), "--eval-episodes", "8", "--eval-every", "0",
-               "--save-every", str(steps), "--model", model, *SAMPLERS[name]]
-    subprocess.run(command, check=True)
-    if not shared.exists():
-        shutil.copytree(run_dir / "warm_start", shared)
-    return run_dir
-
-
 def row(run_dir: Path) -> dict[str, float]:
-    steps = [r["train"] for r in MetricsLog(run_dir / "metrics.jsonl").records()
-             if isinstance(r.get("train"), dict) and "loss" in r["train"]]
-    median = lambda key: statistics.median(s.get(key, 0.0) for s in steps)  # noqa: E731
-    result = {part: median(f"time/{part}") for part in PARTS} | {"total": median("time/total")}
-    result["logp_diff_mean"] = median("sampling/sampling_logp_difference/mean")
+    steps = step_records(run_dir)
+    result = {part: median(steps, f"time/{part}") for part in PARTS} | {"total": median(steps, "time/total")}
+    result["logp_diff_mean"] = median(steps, "sampling/sampling_logp_difference/mean")
     result["logp_diff_max"] = max(s.get("sampling/sampling_logp_difference/max", 0.0) for s in steps)
     result["ratio_min"] = min(s.get("sampling/importance_sampling_ratio/min", 1.0) for s in steps)
     result["ratio_max"] = max(s.get("sampling/importance_sampling_ratio/max", 1.0) for s in steps)
@@ -85,7 +64,8 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     unknown = [n for n in names if n not in SAMPLERS]
     if unknown:
         parser.error(f"unknown sampler(s) {', '.join(unknown)}; choose from {', '.join(SAMPLERS)}")
-    rows = {name: row(run(args.out, name, args.steps, args.warm_start, args.model)) for name in names}
+    rows = {name: row(train_run(args.out, name, SAMPLERS[name], steps=args.steps, warm_start=args.warm_start,
+                                model=args.model)) for name in names}
     text = table(rows)
     (args.out / "sampler_speed.md").write_text(text + "\n")
     (args.out / "sampler_speed.json").write_text(json.dumps(rows, indent=1))

@@ -208,6 +208,10 @@ TRAIN_HELP = {
     "train_seed": "seed of the first training task; task i uses train_seed + i",
     "env": "a registered environment id, or a mixture: ID[=WEIGHT],ID[=WEIGHT],... (each GRPO group draws one env, "
            "with probability proportional to its weight, 1 by default)",
+    "warm_start_tokens_per_forward": "the most tokens one forward pass of the warm start holds: each batch runs in "
+                                     "slices of rows; memory grows with it, speed barely",
+    "gradient_checkpointing": "recompute activations during the backward pass (warm start and RL): a pass holds "
+                              "about one layer's activations instead of all, for one more forward pass",
     "backend": "the rollouts' sampler: transformers (the policy itself) or vllm (a vLLM engine in the training "
                "process, handed the policy's weights after every optimiser step)",
     "rollout_dtype": "the vllm backend's weights: auto (float32 on a CPU, the checkpoint's on a GPU), float32, bfloat16 "

@@ -8,6 +8,8 @@ person reads: each part of a step once, the parts adding up to the step.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import resource
 import time
 from collections import defaultdict
@@ -84,3 +86,17 @@ def resident_gb() -> float:
 def peak_resident_gb() -> float:
     """The most resident memory the process has held since it started, in GB (ru_maxrss is in KiB on Linux)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
+
+
+def release_freed_memory() -> None:
+    """Hands the memory freed since the last call back to the system (glibc's malloc_trim; nothing elsewhere).
+
+    After a phase with large activations (the warm start, an evaluation) glibc keeps the freed pages in its heap,
+    and a run held the warm start's 10 GB through all of RL. Freed tensors are only returned by this call."""
+    name = ctypes.util.find_library("c")
+    try:
+        trim = ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):  # not glibc
+        return
+    if trim is not None:
+        trim(0)

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import torch
 
 from agent_r1.trainer.rollout import RolloutConfig, RolloutEngine
+from agent_r1.trainer.train_config import WARM_START_TOKENS_PER_FORWARD
 from agent_r1.trainer.trajectory import Trajectory
 
 logger = logging.getLogger(__name__)
@@ -90,7 +91,10 @@ class WarmStartConfig:
     batch_size: int = 8
     learning_rate: float = 2e-4
     seed: int = 10_000  # oracle episodes use seeds from here on, apart from evaluation seeds
-    tokens_per_forward: int = 4096  # a batch runs in slices of rows of at most this many tokens (memory)
+    tokens_per_forward: int = WARM_START_TOKENS_PER_FORWARD  # a batch runs in slices of rows of at most this many tokens
+    # Activations recomputed in the backward pass instead of kept: memory of about one layer's instead of every
+    # layer's, for one more forward pass.
+    gradient_checkpointing: bool = False
 
 
 def oracle_trajectories(tokenizer, env_id: str, episodes: int, *, seed: int = 10_000, env_kwargs: dict[str, Any] | None = None,
@@ -122,6 +126,9 @@ def warm_start(model, tokenizer, env_id: str, config: WarmStartConfig = WarmStar
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     losses = []
     model.train()
+    if config.gradient_checkpointing:
+        # Non-reentrant checkpointing needs no gradient on the inputs, so a frozen base model with an adapter works.
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     steps = config.epochs * -(-len(data) // config.batch_size)
     with tqdm(total=steps, desc="warm start", disable=not progress, leave=False) as bar:
         for _ in range(config.epochs):
@@ -136,5 +143,7 @@ def warm_start(model, tokenizer, env_id: str, config: WarmStartConfig = WarmStar
                 losses.append(loss)
                 bar.update(1)
                 bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    if config.gradient_checkpointing:
+        model.gradient_checkpointing_disable()
     model.eval()
     return losses

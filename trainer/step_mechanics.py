@@ -11,7 +11,7 @@ import torch
 from transformers import TrainerCallback
 
 from agent_r1.trainer.micro_batches import contributes_nothing, micro_batches
-from agent_r1.trainer.phases import PhaseClock, breakdown, peak_resident_gb, resident_gb
+from agent_r1.trainer.phases import PhaseClock, breakdown, peak_resident_gb, release_freed_memory, resident_gb
 from agent_r1.trainer.scoring import plain_lm_head, scored_logps_and_entropies
 
 
@@ -99,6 +99,7 @@ class StepMechanics:
                 logs[f"time/{name}"] = seconds
                 self.phase_seconds[name] = self.phase_seconds.get(name, 0.0) + seconds
             logs["time/skipped_micro_batches"] = self.skipped_micro_batches
+            release_freed_memory()  # so that the resident memory logged is what the run holds, not glibc's free pages
             logs["memory/resident_gb"], logs["memory/peak_gb"] = resident_gb(), peak_resident_gb()
             self.skipped_micro_batches = 0
         super().log(logs, start_time)

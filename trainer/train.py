@@ -34,7 +34,7 @@ from agent_r1.trainer.agent_trainer import AgentTrainer, PPOSettings, episode_st
 from agent_r1.trainer.checkpoints import (CorruptCheckpointError, check_metrics_log, checkpoint_step, latest_checkpoint,
                                           read_json_object, safetensors_problem, save_atomically, task_ids_problem)
 from agent_r1.trainer.models import LoraSpec, load_model, resolve_model
-from agent_r1.trainer.phases import peak_resident_gb
+from agent_r1.trainer.phases import peak_resident_gb, release_freed_memory
 from agent_r1.trainer.rollout import RolloutConfig
 from agent_r1.trainer.run_log import MetricsLog, plot_curve
 from agent_r1.trainer.sft import WarmStartConfig, oracle_trajectories, warm_start
@@ -53,6 +53,7 @@ class BatchSplitError(ValueError):
 
 
 WARM_START_TASKS = "task_ids.json"  # in warm_start/: the tasks of its oracle episodes, reused with it
+WARM_START_COST = "cost.json"  # in warm_start/: its seconds and the process's peak memory when it was made
 
 
 class _EvalAndLog(TrainerCallback):
@@ -105,6 +106,7 @@ class _Run:
         common = set.intersection(*(set(stats) for stats in per_env.values()))
         result = {key: sum(stats[key] for stats in per_env.values()) / len(per_env) for key in sorted(common)}
         result |= {"seconds": time.perf_counter() - start, "envs": per_env}
+        release_freed_memory()
         self.log.write(step, "eval", result)
         self.log.write(step, "task_ids", {"eval": task_ids})
         return result
@@ -128,14 +130,21 @@ def _load(config: TrainConfig, out: Path):
             _load_weights(model, stage)
         else:
             settings = WarmStartConfig(config.warm_start, config.warm_start_epochs, config.micro_batch_size,
-                                       config.warm_start_learning_rate)
+                                       config.warm_start_learning_rate,
+                                       tokens_per_forward=config.warm_start_tokens_per_forward,
+                                       gradient_checkpointing=config.gradient_checkpointing)
             env_id, env_kwargs = rollout_env(config)  # a mixture's oracle episodes come from every member
+            started = time.perf_counter()
             data = oracle_trajectories(tokenizer, env_id, settings.episodes, seed=settings.seed, env_kwargs=env_kwargs)
             losses = warm_start(model, tokenizer, env_id, settings, data=data)
-            logger.info("warm start: %d steps, loss %.3f -> %.3f", len(losses), losses[0], losses[-1])
+            cost = {"seconds": time.perf_counter() - started, "peak_resident_gb": peak_resident_gb()}
+            release_freed_memory()  # the warm start's activations: not held through RL
+            logger.info("warm start: %d steps, loss %.3f -> %.3f, %.0f s, peak memory %.1f GB", len(losses), losses[0],
+                        losses[-1], cost["seconds"], cost["peak_resident_gb"])
             task_ids = sorted({t.task_id for t in data if t.task_id is not None})
             save_atomically(stage, lambda tmp: (model.save_pretrained(tmp), tokenizer.save_pretrained(tmp),
                                                 (tmp / "losses.json").write_text(json.dumps(losses)),
+                                                (tmp / WARM_START_COST).write_text(json.dumps(cost)),
                                                 (tmp / WARM_START_TASKS).write_text(json.dumps(task_ids))))
     return model, tokenizer
 
@@ -195,6 +204,8 @@ def _grpo_args(config: TrainConfig, out: Path):
         temperature=config.temperature,  # the loss scores tokens at the temperature they were sampled at
         max_completion_length=config.max_total_tokens,
         bf16=False,
+        gradient_checkpointing=config.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False},
         use_cpu=not torch.cuda.is_available(),
         logging_steps=1,
         save_steps=config.save_every,

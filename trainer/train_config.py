@@ -12,6 +12,10 @@ from typing import Any
 # Light on purpose: the command line builds its parser from this module without importing torch or TRL.
 ALGORITHMS = ("grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline", "turn_level", "ppo")
 ROLLOUT_DTYPES = ("auto", "float32", "bfloat16", "float16")
+# A warm-start batch runs in slices of rows of at most this many tokens (at least one row). On the reference CPU the
+# time per token is the same at 512, 1024 and 4096, and the process's peak 3.4, 5.1 and 10.8 GB
+# (benchmarks/memory_peak.py, SynthHop episodes of about 460 tokens).
+WARM_START_TOKENS_PER_FORWARD = 512
 
 
 @dataclass
@@ -37,6 +41,8 @@ class TrainConfig:
     warm_start: int = 0  # oracle episodes of supervised warm start before RL (0: none)
     warm_start_epochs: int = 1
     warm_start_learning_rate: float = 5e-4
+    warm_start_tokens_per_forward: int = WARM_START_TOKENS_PER_FORWARD  # a warm-start pass holds at most this many
+    gradient_checkpointing: bool = False  # recompute activations in the backward pass: less memory, more compute
     eval_every: int = 10  # steps between held-out evaluations (0: only before and after)
     eval_episodes: int = 64
     eval_seed: int = 0  # held-out episodes eval_seed, eval_seed+1, ... (seeds; a dataset env: those questions)
@@ -64,7 +70,7 @@ class TrainConfig:
             problems.append(f"algo must be one of {', '.join(ALGORITHMS)}, got {self.algo!r}")
         for name in ("max_steps", "groups_per_step", "group_size", "micro_batch_size", "eval_episodes",
                      "max_tokens_per_turn", "max_total_tokens", "save_every", "lora_r", "lora_alpha",
-                     "warm_start_epochs", "max_turns"):
+                     "warm_start_epochs", "max_turns", "warm_start_tokens_per_forward"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
         # Seeds: numpy refuses negative ones, and a negative episode seed would reach the env.

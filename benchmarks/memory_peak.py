@@ -1,0 +1,99 @@
+"""Where a training run's memory peaks, and what bounding it costs in time: variants of `agent-r1 train`, each in a
+process of its own, side by side.
+
+    python -m agent_r1.benchmarks.memory_peak --out runs/memory [--steps 3] [--warm-start 64]
+
+The warm-start variants train their own warm start (its batch in slices of at most N tokens); the RL variants
+start from one shared warm start and differ in micro-batch size; with checkpointing, activations are recomputed in
+the backward pass (`--gradient-checkpointing`). Writes OUT/memory_peak.md: per variant, the
+process's peak resident memory, what it still holds after the first RL step, the warm start's seconds per
+batch and the median RL step. Run it alone on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+from pathlib import Path
+
+from agent_r1.benchmarks.train_runs import median, step_records, train_run
+from agent_r1.trainer.models import DEFAULT_MODEL
+from agent_r1.trainer.train import WARM_START_COST
+
+# name -> (train options, whether it starts from the shared warm start)
+VARIANTS = {
+    "warm start, 4096 tokens a pass": (["--warm-start-tokens-per-forward", "4096"], False),
+    "warm start, 1024 tokens a pass": (["--warm-start-tokens-per-forward", "1024"], False),
+    "warm start, 512 tokens a pass": (["--warm-start-tokens-per-forward", "512"], False),
+    "warm start, 1024 tokens a pass, checkpointing": (["--warm-start-tokens-per-forward", "1024",
+                                                       "--gradient-checkpointing"], False),
+    "RL, micro-batches of 8": (["--micro-batch-size", "8"], True),
+    "RL, micro-batches of 4": (["--micro-batch-size", "4"], True),
+    "RL, micro-batches of 2": (["--micro-batch-size", "2"], True),
+    "RL, micro-batches of 8, checkpointing": (["--micro-batch-size", "8", "--gradient-checkpointing"], True),
+}
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def row(run_dir: Path, shared_warm_start: bool) -> dict[str, float]:
+    summary = json.loads((run_dir / "summary.json").read_text())
+    steps = step_records(run_dir)
+    result = {"peak_gb": summary["peak_resident_gb"], "held_after_step_1_gb": steps[0]["memory/resident_gb"],
+              "step_seconds": median(steps, "time/total")}
+    if not shared_warm_start:  # this run made its warm start: what that cost
+        cost = json.loads((run_dir / "warm_start" / WARM_START_COST).read_text())
+        batches = len(json.loads((run_dir / "warm_start" / "losses.json").read_text()))
+        result |= {"warm_start_peak_gb": cost["peak_resident_gb"], "warm_start_seconds_per_batch": cost["seconds"] / batches}
+    return result
+
+
+def table(rows: dict[str, dict[str, float]]) -> str:
+    lines = ["| variant | warm start's peak GB | run's peak GB | held after RL step 1, GB | warm start s per batch | "
+             "median RL step s |", "|---|---|---|---|---|---|"]
+    for name, r in rows.items():
+        warm = (f"{r['warm_start_peak_gb']:.2f}", f"{r['warm_start_seconds_per_batch']:.1f}") if "warm_start_peak_gb" in r \
+            else ("", "")
+        lines.append(f"| {name} | {warm[0]} | {r['peak_gb']:.2f} | {r['held_after_step_1_gb']:.2f} | {warm[1]} | "
+                     f"{r['step_seconds']:.1f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("runs/memory"))
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--warm-start", type=int, default=64, help="oracle episodes of each warm start")
+    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--variants", default=",".join(map(_slug, VARIANTS)),
+                        help="comma-separated: " + ", ".join(map(_slug, VARIANTS)))
+    args = parser.parse_args(argv)
+    by_slug = {_slug(name): name for name in VARIANTS}
+    chosen = [s for s in args.variants.split(",") if s]
+    unknown = [s for s in chosen if s not in by_slug]
+    if unknown:
+        parser.error(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(by_slug)}")
+    rows = {}
+    if any(VARIANTS[by_slug[slug]][1] for slug in chosen) and not (args.out / "warm_start").exists():
+        # The shared warm start is made by a run of its own, so that no RL variant's peak is the warm start's.
+        made = train_run(args.out, "shared-warm-start", [], steps=1, warm_start=args.warm_start, model=args.model,
+                         share_warm_start=False)
+        shutil.copytree(made / "warm_start", args.out / "warm_start")
+    for slug in chosen:
+        options, shared = VARIANTS[by_slug[slug]]
+        run_dir = train_run(args.out, slug, options, steps=args.steps, warm_start=args.warm_start, model=args.model,
+                            share_warm_start=shared)
+        rows[by_slug[slug]] = row(run_dir, shared)
+    text = table(rows)
+    (args.out / "memory_peak.md").write_text(text + "\n")
+    (args.out / "memory_peak.json").write_text(json.dumps(rows, indent=1))
+    print(text)
+    return rows
+
+
+if __name__ == "__main__":
+    main()

