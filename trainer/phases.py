@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import resource
 import time
 from collections import defaultdict
@@ -91,12 +92,17 @@ def peak_resident_gb() -> float:
 def release_freed_memory() -> None:
     """Hands the memory freed since the last call back to the system (glibc's malloc_trim; nothing elsewhere).
 
-    After a phase with large activations (the warm start, an evaluation) glibc keeps the freed pages in its heap,
-    and a run held the warm start's 10 GB through all of RL. Freed tensors are only returned by this call."""
-    name = ctypes.util.find_library("c")
-    try:
-        trim = ctypes.CDLL(name).malloc_trim if name else None
-    except (OSError, AttributeError):  # not glibc
-        return
+    glibc returns a large freed block at once, but keeps the rest of its heap: after a phase with large activations
+    (the warm start) a run held 10 GB of freed pages through all of RL. This call returns them."""
+    trim = _malloc_trim()
     if trim is not None:
         trim(0)
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim():
+    name = ctypes.util.find_library("c")  # runs ldconfig: once
+    try:
+        return ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):  # not glibc
+        return None
