@@ -18,7 +18,7 @@ import re
 import shutil
 from pathlib import Path
 
-from agent_r1.benchmarks.train_runs import median, step_records, train_run
+from agent_r1.benchmarks.train_runs import chosen, median, report, step_records, train_run
 from agent_r1.trainer.models import DEFAULT_MODEL
 from agent_r1.trainer.train import WARM_START_COST
 
@@ -73,26 +73,19 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
                         help="comma-separated: " + ", ".join(map(_slug, VARIANTS)))
     args = parser.parse_args(argv)
     by_slug = {_slug(name): name for name in VARIANTS}
-    chosen = [s for s in args.variants.split(",") if s]
-    unknown = [s for s in chosen if s not in by_slug]
-    if unknown:
-        parser.error(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(by_slug)}")
+    slugs = chosen(parser, args.variants, by_slug, "variant")
     rows = {}
-    if any(VARIANTS[by_slug[slug]][1] for slug in chosen) and not (args.out / "warm_start").exists():
+    if any(VARIANTS[by_slug[slug]][1] for slug in slugs) and not (args.out / "warm_start").exists():
         # The shared warm start is made by a run of its own, so that no RL variant's peak is the warm start's.
         made = train_run(args.out, "shared-warm-start", [], steps=1, warm_start=args.warm_start, model=args.model,
                          share_warm_start=False)
         shutil.copytree(made / "warm_start", args.out / "warm_start")
-    for slug in chosen:
+    for slug in slugs:
         options, shared = VARIANTS[by_slug[slug]]
         run_dir = train_run(args.out, slug, options, steps=args.steps, warm_start=args.warm_start, model=args.model,
                             share_warm_start=shared)
         rows[by_slug[slug]] = row(run_dir, shared)
-    text = table(rows)
-    (args.out / "memory_peak.md").write_text(text + "\n")
-    (args.out / "memory_peak.json").write_text(json.dumps(rows, indent=1))
-    print(text)
-    return rows
+    return report(args.out, "memory_peak", rows, table(rows))
 
 
 if __name__ == "__main__":

@@ -13,11 +13,10 @@ the script is started again; run it alone on the machine.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from pathlib import Path
 
-from agent_r1.benchmarks.train_runs import median, step_records, train_run
+from agent_r1.benchmarks.train_runs import chosen, median, report, step_records, train_run
 from agent_r1.trainer.models import DEFAULT_MODEL
 
 SAMPLERS = {  # name -> train options
@@ -60,18 +59,10 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--samplers", default=",".join(SAMPLERS), help="comma-separated: " + ", ".join(SAMPLERS))
     args = parser.parse_args(argv)
-    names = [n for n in args.samplers.split(",") if n]
-    unknown = [n for n in names if n not in SAMPLERS]
-    if unknown:
-        parser.error(f"unknown sampler(s) {', '.join(unknown)}; choose from {', '.join(SAMPLERS)}")
+    names = chosen(parser, args.samplers, SAMPLERS, "sampler")
     rows = {name: row(train_run(args.out, name, SAMPLERS[name], steps=args.steps, warm_start=args.warm_start,
                                 model=args.model)) for name in names}
-    text = table(rows)
-    (args.out / "sampler_speed.md").write_text(text + "\n")
-    (args.out / "sampler_speed.json").write_text(json.dumps(rows, indent=1))
-    print(text)
-    return rows
-
+    return report(args.out, "sampler_speed", rows, table(rows))
 
 if __name__ == "__main__":
     main()

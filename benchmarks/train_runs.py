@@ -3,6 +3,8 @@ own, and vLLM's engine lives in the training process), from one warm start share
 
 from __future__ import annotations
 
+import argparse
+import json
 import shutil
 import statistics
 import subprocess
@@ -39,3 +41,20 @@ def step_records(run_dir: Path) -> list[dict]:
 
 def median(steps: list[dict], key: str) -> float:
     return statistics.median(s.get(key, 0.0) for s in steps)
+
+
+def chosen(parser: argparse.ArgumentParser, text: str, known, what: str) -> list[str]:
+    """The comma-separated names of `text`, each one of `known` (else the parser's error)."""
+    names = [n for n in text.split(",") if n]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        parser.error(f"unknown {what}(s) {', '.join(unknown)}; choose from {', '.join(known)}")
+    return names
+
+
+def report(out: Path, stem: str, rows: dict[str, dict[str, float]], text: str) -> dict[str, dict[str, float]]:
+    """Writes OUT/STEM.md (the table) and OUT/STEM.json (the rows), prints the table, returns the rows."""
+    (out / f"{stem}.md").write_text(text + "\n")
+    (out / f"{stem}.json").write_text(json.dumps(rows, indent=1))
+    print(text)
+    return rows

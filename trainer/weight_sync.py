@@ -61,9 +61,7 @@ class PolicySync:
     def __init__(self, generator, model: torch.nn.Module, clock: PhaseClock | None = None) -> None:
         self.generator, self.model = generator, model
         self.clock = clock or PhaseClock()
-        self.syncs = 0
 
     def sync_weights(self) -> None:
         with self.clock.phase("weight_sync"):
             self.generator.load_weights(served_weights(self.model))
-        self.syncs += 1
