@@ -85,7 +85,17 @@ def resident_gb() -> float:
 
 
 def peak_resident_gb() -> float:
-    """The most resident memory the process has held since it started, in GB (ru_maxrss is in KiB on Linux)."""
+    """The most resident memory this process has held since it started, in GB.
+
+    Read from /proc's VmHWM, which starts afresh at exec. ``ru_maxrss`` does not: a child started by vfork carries its
+    parent's high-water mark over exec, so a run launched from a large process (a test suite that had converted the
+    default model, 4.4 GB) reported the parent's peak as its own. ``ru_maxrss`` is the fallback where /proc is absent."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024 / 1e9
+    except (OSError, IndexError, ValueError):
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
 
 
