@@ -19,8 +19,9 @@ import shutil
 from pathlib import Path
 
 from agent_r1.benchmarks.train_runs import chosen, median, report, step_records, train_run
-from agent_r1.trainer.models import DEFAULT_MODEL
+from agent_r1.tools.paths import DEFAULT_MODEL
 from agent_r1.trainer.train import WARM_START_COST
+from agent_r1.tools.paths import RunFolder
 
 # name -> (train options, whether it starts from the shared warm start)
 VARIANTS = {
@@ -41,13 +42,13 @@ def _slug(name: str) -> str:
 
 
 def row(run_dir: Path, shared_warm_start: bool) -> dict[str, float]:
-    summary = json.loads((run_dir / "summary.json").read_text())
+    summary = json.loads(RunFolder(run_dir).summary.read_text())
     steps = step_records(run_dir)
     result = {"peak_gb": summary["peak_resident_gb"], "held_after_step_1_gb": steps[0]["memory/resident_gb"],
               "step_seconds": median(steps, "time/total")}
     if not shared_warm_start:  # this run made its warm start: what that cost
-        cost = json.loads((run_dir / "warm_start" / WARM_START_COST).read_text())
-        batches = len(json.loads((run_dir / "warm_start" / "losses.json").read_text()))
+        cost = json.loads((RunFolder(run_dir).warm_start / WARM_START_COST).read_text())
+        batches = len(json.loads((RunFolder(run_dir).warm_start / "losses.json").read_text()))
         result |= {"warm_start_peak_gb": cost["peak_resident_gb"], "warm_start_seconds_per_batch": cost["seconds"] / batches}
     return result
 
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
         # The shared warm start is made by a run of its own, so that no RL variant's peak is the warm start's.
         made = train_run(args.out, "shared-warm-start", [], steps=1, warm_start=args.warm_start, model=args.model,
                          share_warm_start=False)
-        shutil.copytree(made / "warm_start", args.out / "warm_start")
+        shutil.copytree(RunFolder(made).warm_start, args.out / "warm_start")
     for slug in slugs:
         options, shared = VARIANTS[by_slug[slug]]
         run_dir = train_run(args.out, slug, options, steps=args.steps, warm_start=args.warm_start, model=args.model,

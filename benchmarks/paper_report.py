@@ -13,13 +13,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from agent_r1.benchmarks.compare import paired_bootstrap
-from agent_r1.benchmarks.harness import read_episodes
-from agent_r1.benchmarks.reference import PAPER_EM, short_name
+from agent_r1.benchmarks.evaluation.compare import paired_bootstrap
+from agent_r1.benchmarks.evaluation.harness import read_episodes
+from agent_r1.benchmarks.evaluation.reference import PAPER_EM, short_name
 from agent_r1.trainer.plotting import pyplot
 from agent_r1.trainer.run_log import MetricsLog
+from agent_r1.envs.registration import DATASET_ENV_IDS
 
-ENVS = ("AgentR1/HotpotQA-v0", "AgentR1/2WikiMultihopQA-v0", "AgentR1/MuSiQue-v0")
+ENVS = tuple(DATASET_ENV_IDS.values())
 ALGORITHM_LABELS = {"grpo": "GRPO", "ppo": "PPO", "rloo": "RLOO", "reinforce_pp": "REINFORCE++"}
 ORDER = ("Naive RAG", "Base Tool Call", "Warm start", "PPO", "GRPO", "REINFORCE++", "RLOO")
 

@@ -28,16 +28,18 @@ import logging
 import shutil
 from pathlib import Path
 
-from agent_r1.benchmarks.agents import make_agent
-from agent_r1.benchmarks.harness import run_bench
+from agent_r1.benchmarks.evaluation.agents import make_agent
+from agent_r1.benchmarks.evaluation.harness import run_bench
 from agent_r1.benchmarks.paper_report import write_report
 from agent_r1.trainer.run_log import MetricsLog
 from agent_r1.trainer.train import train
 from agent_r1.trainer.train_config import TrainConfig
+from agent_r1.envs.registration import DATASET_ENV_IDS
+from agent_r1.tools.paths import RunFolder
 
 logger = logging.getLogger(__name__)
 
-HOTPOT, WIKI, MUSIQUE = "AgentR1/HotpotQA-v0", "AgentR1/2WikiMultihopQA-v0", "AgentR1/MuSiQue-v0"
+HOTPOT, WIKI, MUSIQUE = (DATASET_ENV_IDS[name] for name in ("hotpotqa", "2wikimultihopqa", "musique"))
 TRAIN_FILES = {HOTPOT: "hotpotqa/train_100.json", WIKI: "2wikimultihopqa/train_500.json"}
 DEV_FILES = {HOTPOT: "hotpotqa/dev_distractor_500.jsonl", WIKI: "2wikimultihopqa/dev_500.jsonl",
              MUSIQUE: "musique/dev_100.jsonl"}
@@ -67,16 +69,16 @@ def train_all(data: Path, out: Path, runs: list[tuple[str, str]]):
     for algo, preset in runs:
         config = training_config(data, out, algo, preset)
         run_dir = Path(config.output_dir)
-        if not (run_dir / "summary.json").exists():
-            if shared_warm_start.exists() and not (run_dir / "warm_start").exists():
+        if not RunFolder(run_dir).summary.exists():
+            if shared_warm_start.exists() and not RunFolder(run_dir).warm_start.exists():
                 run_dir.mkdir(parents=True, exist_ok=True)
-                shutil.copytree(shared_warm_start, run_dir / "warm_start")
+                shutil.copytree(shared_warm_start, RunFolder(run_dir).warm_start)
             initial = json.loads(shared_eval.read_text()) if shared_eval.exists() else None
-            train(config, resume=(run_dir / "train_config.json").exists(), initial_eval=initial)
+            train(config, resume=RunFolder(run_dir).config.exists(), initial_eval=initial)
         if not shared_warm_start.exists():
-            shutil.copytree(run_dir / "warm_start", shared_warm_start)
+            shutil.copytree(RunFolder(run_dir).warm_start, shared_warm_start)
         if not shared_eval.exists():
-            shared_eval.write_text(json.dumps(dict(MetricsLog(run_dir / "metrics.jsonl").evals())[0]))
+            shared_eval.write_text(json.dumps(dict(MetricsLog(RunFolder(run_dir).metrics).evals())[0]))
         yield run_dir
 
 

@@ -25,9 +25,10 @@ import time
 from tqdm import tqdm
 
 import agent_r1.envs  # noqa: F401
-from agent_r1.trainer.backends import BACKENDS, make_generator
-from agent_r1.trainer.generation import SamplingConfig
-from agent_r1.trainer.rollout import RolloutConfig, RolloutEngine
+from agent_r1.trainer.rollout.backends import BACKENDS, make_generator
+from agent_r1.trainer.rollout.generation import SamplingConfig
+from agent_r1.trainer.rollout.engine import RolloutConfig, RolloutEngine
+from agent_r1.tools.paths import DEFAULT_MODEL
 
 
 def _forget(generator) -> None:
@@ -126,7 +127,7 @@ def measure(backend: str, episodes: int, max_tokens_per_turn: int, env_id: str, 
             continuous: bool = False, dtype: str = "float32", rounds: int = 3) -> dict:
     """The numbers of the median round by (a)/(b), with every round's ratios: one round can be
     off by 10 to 20% on a shared machine, and a round's three measurements run back to back."""
-    generator, tokenizer = make_generator("smollm2-135m-instruct", backend, seed=seed, continuous=continuous, dtype=dtype)
+    generator, tokenizer = make_generator(DEFAULT_MODEL, backend, seed=seed, continuous=continuous, dtype=dtype)
     config = RolloutConfig(max_tokens_per_turn=max_tokens_per_turn, temperature=1.0)
     engine = RolloutEngine(generator, tokenizer, env_id, config=config)
     seeds = list(range(seed, seed + episodes))

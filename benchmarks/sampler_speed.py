@@ -17,7 +17,7 @@ import statistics
 from pathlib import Path
 
 from agent_r1.benchmarks.train_runs import chosen, median, report, step_records, train_run
-from agent_r1.trainer.models import DEFAULT_MODEL
+from agent_r1.tools.paths import DEFAULT_MODEL
 
 SAMPLERS = {  # name -> train options
     "transformers": ["--backend", "transformers"],

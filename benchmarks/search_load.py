@@ -20,6 +20,7 @@ import time
 import gymnasium as gym
 
 import agent_r1.envs  # noqa: F401
+from agent_r1.envs.registration import DATASET_ENV_IDS
 
 
 def _worker(env: gym.Env, seed: int, stop: threading.Event, latencies: list[float], errors: list[str], steps: list[int]) -> None:
@@ -43,7 +44,7 @@ def _worker(env: gym.Env, seed: int, stop: threading.Event, latencies: list[floa
 
 
 def run(data: str, workers: int, seconds: float) -> dict:
-    envs = [gym.make("AgentR1/HotpotQA-v0", data_path=data, max_turns=6) for _ in range(workers)]
+    envs = [gym.make(DATASET_ENV_IDS["hotpotqa"], data_path=data, max_turns=6) for _ in range(workers)]
     envs[0].reset(seed=0)  # builds the shared index before the clock starts
     stop = threading.Event()
     latencies: list[float] = []

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from agent_r1.benchmarks.paper_table import training_config
 from agent_r1.trainer.micro_batches import micro_batches, zero_advantage_rows
-from agent_r1.trainer.models import LoraSpec, load_model
+from agent_r1.trainer.rollout.models import LoraSpec, load_model
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def _measure(args, config) -> list[dict]:
     from trl.trainer.utils import shuffle_sequence_dict, split_tensor_dict
 
     from agent_r1.trainer.agent_trainer import AgentTrainer
-    from agent_r1.trainer.rollout import RolloutConfig
+    from agent_r1.trainer.rollout.engine import RolloutConfig
     from agent_r1.trainer.splits import rollout_env
     from agent_r1.trainer.train import _grpo_args, _load_weights
 

@@ -22,13 +22,14 @@ from agent_r1.trainer.plotting import pyplot
 from agent_r1.trainer.run_log import MetricsLog
 from agent_r1.trainer.train import train
 from agent_r1.trainer.train_config import TrainConfig
+from agent_r1.tools.paths import RunFolder
 
 DEFAULT_RUNS = "grpo:outcome,grpo:process,turn_level:process,ppo:outcome,rloo:outcome,reinforce_pp:outcome"
 
 
 def _median_step_seconds(run_dir: Path) -> float:
     """The median step time: unlike the run's total, it is not inflated by a pause or by other work for a while."""
-    times = sorted(r["train"]["step_time"] for r in MetricsLog(run_dir / "metrics.jsonl").records()
+    times = sorted(r["train"]["step_time"] for r in MetricsLog(RunFolder(run_dir).metrics).records()
                    if "train" in r and "step_time" in r["train"])
     return times[len(times) // 2] if times else float("nan")
 
@@ -92,21 +93,21 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for algo, preset in pairs:
         name = f"{algo}-{preset}"
         run_dir = out / name
-        if (run_dir / "summary.json").exists():
-            summaries.append(json.loads((run_dir / "summary.json").read_text()))
+        if RunFolder(run_dir).summary.exists():
+            summaries.append(json.loads(RunFolder(run_dir).summary.read_text()))
             continue
         config = replace(base, algo=algo, reward_preset=preset, output_dir=str(run_dir))
-        resume = (run_dir / "train_config.json").exists()
-        if args.warm_start and shared_warm_start.exists() and not (run_dir / "warm_start").exists():
+        resume = RunFolder(run_dir).config.exists()
+        if args.warm_start and shared_warm_start.exists() and not RunFolder(run_dir).warm_start.exists():
             run_dir.mkdir(parents=True, exist_ok=True)
-            shutil.copytree(shared_warm_start, run_dir / "warm_start")
+            shutil.copytree(shared_warm_start, RunFolder(run_dir).warm_start)
         # Every run starts from the same weights and is evaluated on the same seeds: evaluate them once.
         initial = json.loads(shared_eval.read_text()) if shared_eval.exists() else None
         summary = train(config, resume=resume, initial_eval=initial)
         if args.warm_start and not shared_warm_start.exists():
-            shutil.copytree(run_dir / "warm_start", shared_warm_start)
+            shutil.copytree(RunFolder(run_dir).warm_start, shared_warm_start)
         if not shared_eval.exists():
-            shared_eval.write_text(json.dumps(dict(MetricsLog(run_dir / "metrics.jsonl").evals())[0]))
+            shared_eval.write_text(json.dumps(dict(MetricsLog(RunFolder(run_dir).metrics).evals())[0]))
         summaries.append(summary)
         print(_table(summaries[-1:]).splitlines()[-1], flush=True)
     table = _table(summaries)

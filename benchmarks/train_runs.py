@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from agent_r1.trainer.run_log import MetricsLog
+from agent_r1.tools.paths import RunFolder
 
 
 def train_run(out: Path, name: str, options: list[str], *, steps: int, warm_start: int, model: str,
@@ -19,23 +20,23 @@ def train_run(out: Path, name: str, options: list[str], *, steps: int, warm_star
     """OUT/NAME, trained for `steps` with `options` unless it is finished already. The first run sharing the warm
     start trains it (OUT/warm_start keeps a copy); the others start from that copy."""
     run_dir, shared = out / name, out / "warm_start"
-    if (run_dir / "summary.json").exists():
+    if RunFolder(run_dir).summary.exists():
         return run_dir
     shutil.rmtree(run_dir, ignore_errors=True)
     if share_warm_start and shared.exists():
-        shutil.copytree(shared, run_dir / "warm_start")
+        shutil.copytree(shared, RunFolder(run_dir).warm_start)
     command = [sys.executable, "-m", "agent_r1.trainer.cli", "train", "--output-dir", str(run_dir),
                "--warm-start", str(warm_start), "--max-steps", str(steps), "--eval-episodes", "8", "--eval-every", "0",
                "--save-every", str(steps), "--model", model, *options]
     subprocess.run(command, check=True)
     if share_warm_start and not shared.exists():
-        shutil.copytree(run_dir / "warm_start", shared)
+        shutil.copytree(RunFolder(run_dir).warm_start, shared)
     return run_dir
 
 
 def step_records(run_dir: Path) -> list[dict]:
     """The run's training-step records (metrics.jsonl), in order."""
-    return [r["train"] for r in MetricsLog(run_dir / "metrics.jsonl").records()
+    return [r["train"] for r in MetricsLog(RunFolder(run_dir).metrics).records()
             if isinstance(r.get("train"), dict) and "loss" in r["train"]]
 
 

@@ -18,16 +18,16 @@ import sys
 import tempfile
 import time
 
-from agent_r1.trainer.models import DEFAULT_MODEL
+from agent_r1.tools.paths import DEFAULT_MODEL
 
 VARIANTS = {"eager": True, "compiled": False}  # name -> enforce_eager
 
 
 def measure(model: str, enforce_eager: bool, prompts: int, tokens: int, repeats: int) -> dict[str, float]:
     """In this process: start an engine, warm it on two prompts, then time `repeats` batches of `prompts`."""
-    from agent_r1.trainer.generation import SamplingConfig
-    from agent_r1.trainer.models import load_tokenizer, resolve_model
-    from agent_r1.trainer.vllm_generator import VLLMGenerator
+    from agent_r1.trainer.rollout.generation import SamplingConfig
+    from agent_r1.trainer.rollout.models import load_tokenizer, resolve_model
+    from agent_r1.trainer.rollout.vllm_generator import VLLMGenerator
 
     path = resolve_model(model)
     started = time.perf_counter()

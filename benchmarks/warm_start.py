@@ -17,10 +17,11 @@ import time
 import torch
 
 import agent_r1.envs  # noqa: F401
-from agent_r1.benchmarks.evaluate import summarize
-from agent_r1.trainer.hf_generator import TransformersGenerator
-from agent_r1.trainer.models import LoraSpec, load_model
-from agent_r1.trainer.rollout import RolloutConfig, RolloutEngine
+from agent_r1.envs.metrics import summarize
+from agent_r1.trainer.rollout.hf_generator import TransformersGenerator
+from agent_r1.trainer.rollout.models import LoraSpec, load_model
+from agent_r1.trainer.rollout.engine import RolloutConfig, RolloutEngine
+from agent_r1.tools.paths import DEFAULT_MODEL
 from agent_r1.trainer.sft import WarmStartConfig, warm_start
 
 
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
 
     torch.manual_seed(0)
-    model, tokenizer = load_model("smollm2-135m-instruct", lora=LoraSpec(r=16, alpha=32))
+    model, tokenizer = load_model(DEFAULT_MODEL, lora=LoraSpec(r=16, alpha=32))
     start = time.perf_counter()
     losses = warm_start(model, tokenizer, args.env, WarmStartConfig(args.episodes, args.epochs, 8, args.learning_rate))
     train_seconds = time.perf_counter() - start

@@ -47,6 +47,8 @@ class ActionParser:
 
     name = ""
     observation_role = "user"
+    # The closing tags that end a turn: generation stops at the first one (and keeps it), as the action is complete.
+    stop: tuple[str, ...] = ()
 
     def parse(self, text: str) -> ParsedAction:
         raise NotImplementedError
@@ -129,6 +131,7 @@ class SearchR1Parser(ActionParser):
 
     name = "search_r1"
     observation_role = "user"
+    stop = ("</search>", "</answer>")
     usage = "A valid action is exactly one of <search> your query </search> or <answer> your answer </answer>."
 
     def parse(self, text: str) -> ParsedAction:
@@ -167,6 +170,7 @@ class ToolCallParser(ActionParser):
 
     name = "tool_call"
     observation_role = "tool"
+    stop = ("</tool_call>", "</answer>")
     usage = (
         'A valid action is exactly one of <tool_call>{"name": "search", "arguments": {"query": "your query"}}</tool_call> '
         "or <answer> your answer </answer>."
@@ -223,6 +227,8 @@ def _load_json(text: str) -> tuple[Any, str | None]:
 
 
 PARSERS: dict[str, type[ActionParser]] = {SearchR1Parser.name: SearchR1Parser, ToolCallParser.name: ToolCallParser}
+# Every protocol's stop strings: what a generator stops at when one batch may hold episodes of either protocol.
+STOP_STRINGS = tuple(dict.fromkeys(stop for parser in PARSERS.values() for stop in parser.stop))
 
 
 def resolve_parser(parser: str | ActionParser) -> ActionParser:

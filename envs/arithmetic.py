@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from agent_r1.envs.actions import Answer, ToolCall
+from agent_r1.envs.contract import EpisodeEnd
 from agent_r1.envs.rewards import COMPONENTS
 from agent_r1.envs.tool_env import ToolEnv
 from agent_r1.tools.base import Tool, ToolResult
@@ -144,13 +145,13 @@ class ArithmeticEnv(ToolEnv):
             components["new_intermediate"] = float(len(new))
         return components
 
-    def _finish(self, answer: str | None) -> tuple[dict[str, float], dict[str, Any], dict[str, Any]]:
+    def _finish(self, answer: str | None) -> EpisodeEnd:
         gold = format_number(self.problem.answer)
         numbers = _NUMBER.findall(answer or "")
         correct = float(len(numbers) == 1 and float(numbers[0]) == self.problem.answer)
         components = {"answer_em": correct, "answer_f1": correct}
         metrics = {"em": correct, "f1": correct, "intermediates_found": len(self._seen) / len({v for _, v in self.problem.steps})}
-        return components, metrics, {"gold_answer": gold, "prediction": answer}
+        return EpisodeEnd(components, metrics, {"gold_answer": gold, "prediction": answer})
 
     def oracle_action(self) -> str:
         done = sum(1 for m in self.messages if m["role"] == "assistant")

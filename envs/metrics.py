@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
-from typing import Iterable
+from typing import Any, Iterable, Mapping
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
@@ -43,3 +43,18 @@ def cover_exact_match(prediction: str, gold: str) -> float:
 def best_over_answers(metric, prediction: str, golds: Iterable[str]) -> float:
     """A metric against a list of acceptable answers (e.g. MuSiQue's aliases): the best match counts."""
     return max((metric(prediction, gold) for gold in golds), default=0.0)
+
+
+# The episode metrics reported as means (eval, bench and the trainer's held-out evaluations), in table order.
+SUMMARY_METRICS = ("em", "f1", "cover_em", "gold_recall", "turns", "searches", "invalid_actions", "return")
+
+
+def summarize(metrics: Iterable[Mapping[str, Any]]) -> dict[str, float]:
+    """Each summary metric's mean over the episodes that report it (an env without searches reports none)."""
+    metrics = list(metrics)
+    means = {}
+    for name in SUMMARY_METRICS:
+        values = [float(m[name]) for m in metrics if name in m]
+        if values:
+            means[name] = sum(values) / len(values)
+    return means

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from agent_r1.envs.actions import Answer, ToolCall
+from agent_r1.envs.contract import EpisodeEnd
 from agent_r1.envs.metrics import best_over_answers, cover_exact_match, exact_match, f1
 from agent_r1.envs.tool_env import ToolEnv
 from agent_r1.tools.base import Tool, ToolResult
@@ -98,7 +99,7 @@ class QAEnv(ToolEnv):
                 components["new_gold_passage"] = float(len(new))
         return components
 
-    def _finish(self, answer: str | None) -> tuple[dict[str, float], dict[str, Any], dict[str, Any]]:
+    def _finish(self, answer: str | None) -> EpisodeEnd:
         golds = self.task.answers
         scores = {"em": 0.0, "f1": 0.0, "cover_em": 0.0}  # no answer scores nothing
         if answer is not None:
@@ -111,7 +112,7 @@ class QAEnv(ToolEnv):
             "gold_recall": len(self._found) / len(self.task.supporting_ids) if self.task.supporting_ids else 1.0,
         }
         extra = {"gold_answer": golds[0], "gold_answers": golds, "prediction": answer}
-        return {"answer_em": scores["em"], "answer_f1": scores["f1"]}, metrics, extra
+        return EpisodeEnd({"answer_em": scores["em"], "answer_f1": scores["f1"]}, metrics, extra)
 
     def oracle_action(self) -> str:
         """Searches each gold passage not yet found (once), then answers with the gold answer."""

@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Mapping
 import gymnasium as gym
 
 from agent_r1.envs.actions import ActionParser, Answer, InvalidAction, ParsedAction, ToolCall, resolve_parser
+from agent_r1.envs.contract import EpisodeEnd
 from agent_r1.envs.rewards import COMPONENTS, PRESETS, RewardSpec, resolve_reward
 from agent_r1.envs.spaces import UnicodeText
 from agent_r1.tools.base import Tool, ToolResult
@@ -82,8 +83,8 @@ class ToolEnv(gym.Env[str, str]):
         """Reward components of a tool result (e.g. a new gold passage). None by default."""
         return {}
 
-    def _finish(self, answer: str | None) -> tuple[dict[str, float], dict[str, Any], dict[str, Any]]:
-        """Ends the episode: (reward components, metrics, extra info) for the final answer or None."""
+    def _finish(self, answer: str | None) -> EpisodeEnd:
+        """Ends the episode: the final answer's reward components, metrics and info (answer None: out of turns)."""
         raise NotImplementedError
 
     def oracle_action(self) -> str:
@@ -138,11 +139,13 @@ class ToolEnv(gym.Env[str, str]):
         metrics: dict[str, Any] | None = None
         if terminated or truncated:
             self._episode_over = True
-            final_components, metrics, extra = self._finish(parsed.text if terminated else None)
-            components.update(final_components)
-            info.update(extra)
+            end = self._finish(parsed.text if terminated else None)
+            components.update(end.reward_components)
+            metrics = end.metrics
+            info.update(end.info)
         if observation:
             self._messages.append({"role": role, "content": observation})
+            info["observation_role"] = role
         reward = self.reward_spec.total(components)
         self._return += reward
         info["reward_components"] = components

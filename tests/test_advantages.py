@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from agent_r1.trainer import advantages as adv
-from agent_r1.trainer.trajectory import Trajectory
+from agent_r1.trainer.rollout.trajectory import Trajectory
 
 
 def episode(group, turns, obs=2):
@@ -101,3 +101,26 @@ def test_batch_normalisation_split_over_two_processes_equals_the_whole_batchs(na
     # Without the other process's sums, each half would be normalised on its own: different advantages.
     alone = adv.ESTIMATORS[name](first)
     assert not all(torch.allclose(a, b) for a, b in zip(whole[:3], alone))
+
+
+def test_gamma_discounts_later_rewards_per_model_token_and_per_turn():
+    # BATCH[0]: a turn of 3 tokens (reward 0.1 on its last), 2 observation tokens, a turn of 2 tokens (reward 1.0).
+    togo = adv._returns_to_go(BATCH[0], gamma=0.5)
+    mask = torch.tensor(BATCH[0].loss_mask, dtype=torch.bool)
+    # Model tokens, last first: 1.0, then 0.5; the observation tokens are skipped, so the first turn's last token
+    # gets 0.1 + 0.5 * 0.5, and the discount goes on from there.
+    assert togo[mask].tolist() == pytest.approx([0.35 * 0.25, 0.35 * 0.5, 0.35, 0.5, 1.0])
+    assert torch.all(togo[~mask] == 0)
+    assert adv._returns_to_go(BATCH[0], gamma=1.0)[mask].tolist() == pytest.approx([1.1, 1.1, 1.1, 1.0, 1.0])
+    # turn_level discounts per turn: BATCH[2]'s turns earn 0.1, 0.1, 0.0.
+    assert adv._discounted_sums([0.1, 0.1, 0.0], 0.5).tolist() == pytest.approx([0.15, 0.1, 0.0])
+
+
+def test_gamma_is_refused_where_there_is_nothing_to_discount():
+    from agent_r1.trainer.train_config import TrainConfig
+
+    with pytest.raises(ValueError, match="grpo scores whole episodes"):
+        TrainConfig(gamma=0.9)
+    with pytest.raises(ValueError, match="gamma must be above 0 and at most 1"):
+        TrainConfig(algo="ppo", gamma=1.5)
+    assert TrainConfig(algo="reinforce_pp", gamma=0.99).gamma == 0.99

@@ -5,9 +5,9 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from agent_r1.benchmarks.agents import EndpointAgent, EndpointError, _close_tags
-from agent_r1.benchmarks.compare import compare, paired_bootstrap
-from agent_r1.benchmarks.harness import read_episodes
+from agent_r1.benchmarks.evaluation.agents import EndpointAgent, EndpointError, _close_tags
+from agent_r1.benchmarks.evaluation.compare import compare, paired_bootstrap
+from agent_r1.benchmarks.evaluation.harness import read_episodes
 from agent_r1.trainer.cli import main
 from conftest import DATASET_SAMPLES, shared_file
 from servers import serve
@@ -80,7 +80,7 @@ class ScriptedChat(BaseHTTPRequestHandler):
         if len(type(self).requests) == 1:
             self.send_error(503)
             return
-        assert request["stop"] == ["</search>", "</tool_call>", "</answer>"] and self.path == "/v1/chat/completions"
+        assert sorted(request["stop"]) == ["</answer>", "</search>", "</tool_call>"] and self.path == "/v1/chat/completions"
         messages = request["messages"]
         if len(messages) == 1:
             question = messages[0]["content"].rsplit("Question:", 1)[-1].strip()

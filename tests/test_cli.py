@@ -46,6 +46,19 @@ def test_eval_reports_bad_arguments(argv, message):
         main(argv)
 
 
+def test_gymnasiums_module_colon_id_form_imports_the_module_that_registers_the_env(tmp_path, monkeypatch, capsys):
+    (tmp_path / "my_tasks.py").write_text(
+        "import gymnasium as gym\n"
+        "gym.register('MyTasks/Hop-v0', entry_point='agent_r1.envs.synthhop:SynthHopEnv', kwargs={'hops': 1})\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["eval", "--env", "my_tasks:MyTasks/Hop-v0", "--policy", "oracle", "--episodes", "3", "--quiet"]) == 0
+    assert "| my_tasks:MyTasks/Hop-v0 | oracle | 3 | 1.000 |" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="unknown env 'no_such_module:MyTasks/Hop-v0' \\(importing no_such_module"):
+        main(["eval", "--env", "no_such_module:MyTasks/Hop-v0"])
+    with pytest.raises(SystemExit, match="unknown env\\(s\\) 'my_tasks:MyTasks/Other-v0' \\(my_tasks registers no"):
+        main(["bench", "--envs", "my_tasks:MyTasks/Other-v0", "--out", str(tmp_path / "bench")])
+
+
 def test_eval_without_dataset_files_says_what_to_run(monkeypatch, tmp_path):
     monkeypatch.setenv("AGENT_R1_DATA", str(tmp_path))
     with pytest.raises(SystemExit, match="agent-r1 data download hotpotqa --split dev"):
@@ -188,7 +201,7 @@ def test_an_unknown_policy_fails_at_once_without_the_network(tmp_path):
 
 
 def test_hub_models_are_asked_for_with_hf(tmp_path):
-    from agent_r1.trainer.models import ModelNotFoundError, check_model, resolve_model
+    from agent_r1.trainer.rollout.models import ModelNotFoundError, check_model, resolve_model
 
     assert resolve_model("hf:Qwen/Qwen2.5-3B-Instruct") == "Qwen/Qwen2.5-3B-Instruct"  # offline: nothing is fetched
     assert check_model("smollm2-135m-instruct") == "smollm2-135m-instruct"  # without converting it

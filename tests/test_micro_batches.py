@@ -9,7 +9,7 @@ import torch
 pytest.importorskip("trl")
 
 from agent_r1.trainer.micro_batches import micro_batches  # noqa: E402
-from agent_r1.trainer.phases import PHASES  # noqa: E402
+from agent_r1.trainer.rollout.phases import PHASES  # noqa: E402
 from test_trainer import make_trainer  # noqa: E402
 
 

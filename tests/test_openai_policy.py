@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from agent_r1.benchmarks.agents import BadReply, EndpointAgent, EndpointError, read_reply
-from agent_r1.benchmarks.harness import read_episodes
+from agent_r1.benchmarks.evaluation.agents import BadReply, EndpointAgent, EndpointError, read_reply
+from agent_r1.benchmarks.evaluation.harness import read_episodes
 from agent_r1.trainer.cli import main
 from servers import hostile, never_answer, trickle, within
 

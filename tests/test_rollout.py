@@ -5,12 +5,13 @@ import threading
 import time
 from pathlib import Path
 
+import gymnasium as gym
 import pytest
 
 import agent_r1.envs  # noqa: F401
 from agent_r1.tools import Tool
-from agent_r1.trainer.generation import Sample
-from agent_r1.trainer.rollout import ChatTemplateError, RolloutConfig, RolloutEngine
+from agent_r1.trainer.rollout.generation import Sample
+from agent_r1.trainer.rollout.engine import ChatTemplateError, RolloutConfig, RolloutEngine
 from test_tool_env import TinyQAEnv
 
 DATA = Path(__file__).parent / "data"
@@ -227,3 +228,28 @@ def test_teacher_forcing_gives_oracle_trajectories_with_the_same_contract(smollm
             turn = smollm2_tokenizer.decode(t.response_ids[start:end])
             assert turn.startswith(("<search>", "<answer>")) and all(t.loss_mask[start:end])
         assert set(t.logprobs) == {0.0}
+
+
+class Hinted(gym.ObservationWrapper):
+    """Appends a hint to every observation, the task statement included."""
+
+    def observation(self, observation):
+        return f"{observation} [hint: search first]" if observation else observation
+
+
+def test_a_wrapper_that_changes_observations_changes_what_the_model_reads(smollm2_tokenizer):
+    plain, hinted = (RolloutEngine(None, smollm2_tokenizer, "tiny", env_factory=factory) for factory in (
+        lambda: TinyQAEnv(), lambda: Hinted(TinyQAEnv())))
+    teacher = lambda env: env.unwrapped.oracle_action()  # noqa: E731
+    (p,), (h,) = plain.rollout([0], teacher=teacher), hinted.rollout([0], teacher=teacher)
+    hint = "[hint: search first]"
+    assert hint not in smollm2_tokenizer.decode(p.prompt_ids + p.response_ids)
+    assert smollm2_tokenizer.decode(h.prompt_ids).count(hint) == 1  # the task statement
+    observations = [m for m in h.messages[1:] if m["role"] != "assistant"]
+    assert observations and all(m["content"].endswith(hint) for m in observations)
+    # Each observation the model reads, in its tokens, ends with the hint; the model's own turns do not change.
+    text = smollm2_tokenizer.decode(h.response_ids)
+    assert text.count(hint) == len(observations)
+    assert [smollm2_tokenizer.decode(h.response_ids[s:e]) for s, e in h.turn_spans] == \
+        [smollm2_tokenizer.decode(p.response_ids[s:e]) for s, e in p.turn_spans]
+    assert h.metrics["em"] == p.metrics["em"] == 1.0

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from agent_r1.trainer.sampling import sample_next
+from agent_r1.trainer.rollout.sampling import sample_next
 
 
 def test_samples_follow_the_temperature_scaled_distribution():
@@ -55,7 +55,7 @@ def test_the_growing_cache_gives_the_dynamic_caches_logits(small_llama):
     """Prefill, decode past the first buffer's capacity, drop and reorder rows: the same logits as DynamicCache."""
     from transformers import DynamicCache
 
-    from agent_r1.trainer.kv_cache import GrowingCache
+    from agent_r1.trainer.rollout.kv_cache import GrowingCache
 
     torch.manual_seed(1)
     ids = torch.randint(0, 300, (3, 20))
@@ -84,7 +84,7 @@ def test_the_growing_cache_gives_the_dynamic_caches_logits(small_llama):
 def test_a_cropped_growing_cache_continues_where_it_was_cut(small_llama):
     from transformers import DynamicCache
 
-    from agent_r1.trainer.kv_cache import GrowingCache
+    from agent_r1.trainer.rollout.kv_cache import GrowingCache
 
     torch.manual_seed(2)
     ids = torch.randint(0, 300, (2, 12))

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -241,7 +242,7 @@ def cut_short(path):
 
 
 def test_a_corrupt_checkpoint_is_reported(tmp_path):
-    from agent_r1.trainer.checkpoints import CorruptCheckpointError, latest_checkpoint
+    from agent_r1.trainer.rollout.checkpoints import CorruptCheckpointError, latest_checkpoint
 
     for step in (1, 2):
         write_checkpoint(tmp_path / f"checkpoint-{step}", step)
@@ -269,7 +270,7 @@ def test_a_corrupt_checkpoint_is_reported(tmp_path):
     ],
 )
 def test_a_damaged_checkpoint_file_is_found_without_loading_it(tmp_path, name, damage, message):
-    from agent_r1.trainer.checkpoints import CorruptCheckpointError, latest_checkpoint
+    from agent_r1.trainer.rollout.checkpoints import CorruptCheckpointError, latest_checkpoint
 
     folder = write_checkpoint(tmp_path / "checkpoint-2", 2)
     if not (folder / name).exists():
@@ -387,7 +388,7 @@ def test_a_run_killed_at_random_moments_always_resumes_from_a_complete_checkpoin
         time.sleep(rng.uniform(0, 8))
         process.send_signal(signal.SIGKILL)
         process.wait()
-        from agent_r1.trainer.checkpoints import latest_checkpoint
+        from agent_r1.trainer.rollout.checkpoints import latest_checkpoint
 
         latest_checkpoint(out)  # never a half-written checkpoint-N: this would raise
     finished = subprocess.run(train_command(tiny_model_dir, out, "--resume"), env=env, capture_output=True, text=True, timeout=600)
@@ -399,7 +400,7 @@ def test_a_run_killed_at_random_moments_always_resumes_from_a_complete_checkpoin
 def test_eval_runs_a_model_in_bfloat16(tiny_model_dir, tmp_path, monkeypatch):
     import torch
 
-    import agent_r1.trainer.models as models
+    import agent_r1.trainer.rollout.models as models
 
     loaded = []
     load_model = models.load_model
@@ -417,3 +418,10 @@ def test_eval_runs_a_model_in_bfloat16(tiny_model_dir, tmp_path, monkeypatch):
     assert loaded == [torch.bfloat16] and result["dtype"] == "bfloat16" and result["summary"]["episodes"] == 2
     t = result["episodes"][0]["trajectory"]
     assert len(t["logprobs"]) == len(t["response_ids"]) and all(lp <= 0 for lp in t["logprobs"])
+
+
+def test_the_settings_table_in_the_docs_is_the_one_the_fields_give():
+    from agent_r1.trainer.train_config import settings_table
+
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "training.md").read_text()
+    assert settings_table() in docs, "regenerate it: python -m agent_r1.trainer.train_config"

@@ -10,7 +10,7 @@ pytest.importorskip("trl")
 
 import toy_env  # noqa: E402  (registers AgentR1Test/Vowels-v0)
 from agent_r1.trainer.agent_trainer import ALGORITHMS, AgentTrainer  # noqa: E402
-from agent_r1.trainer.rollout import RolloutConfig  # noqa: E402
+from agent_r1.trainer.rollout.engine import RolloutConfig  # noqa: E402
 
 
 def tiny_llama(tokenizer):

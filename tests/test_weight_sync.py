@@ -20,8 +20,8 @@ pytest.importorskip("trl")
 
 from test_trainer import make_trainer, tiny_llama  # noqa: E402
 
-from agent_r1.trainer.episodes import EpisodePlan  # noqa: E402
-from agent_r1.trainer.hf_generator import TransformersGenerator  # noqa: E402
+from agent_r1.trainer.rollout.episodes import EpisodePlan  # noqa: E402
+from agent_r1.trainer.rollout.hf_generator import TransformersGenerator  # noqa: E402
 from agent_r1.trainer.weight_sync import PolicySync, served_weights  # noqa: E402
 
 

@@ -4,9 +4,9 @@ Turns in flight when a rollout fails are cancelled; the next turns submitted com
 Prints "ok" and exits 0, or raises.
 """
 
-from agent_r1.trainer.generation import SamplingConfig
-from agent_r1.trainer.models import load_tokenizer, resolve_model
-from agent_r1.trainer.vllm_generator import ContinuousVLLMGenerator
+from agent_r1.trainer.rollout.generation import SamplingConfig
+from agent_r1.trainer.rollout.models import load_tokenizer, resolve_model
+from agent_r1.trainer.rollout.vllm_generator import ContinuousVLLMGenerator
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from agent_r1.trainer.trajectory import Trajectory
+from agent_r1.trainer.rollout.trajectory import Trajectory
 
 EPS = 1e-6
 
@@ -57,10 +57,17 @@ def rloo(trajectories: Sequence[Trajectory]) -> list[torch.Tensor]:
     return _broadcast(trajectories, scores.tolist())
 
 
-def _returns_to_go(t: Trajectory) -> torch.Tensor:
-    """Per response token: the rewards of its own turn and every later turn (gamma = 1)."""
+def _returns_to_go(t: Trajectory, gamma: float = 1.0) -> torch.Tensor:
+    """Per response token: the rewards of its own turn and every later turn, discounted by gamma per model token
+    (observation tokens are no step of the model's, as in gae); zero off the model's tokens."""
     rewards = torch.tensor(t.token_rewards, dtype=torch.float32)
-    return rewards.flip(0).cumsum(0).flip(0)
+    if gamma == 1.0:
+        return rewards.flip(0).cumsum(0).flip(0)
+    mask, out, running = _mask(t), torch.zeros_like(rewards), 0.0
+    for position in reversed(mask.nonzero().squeeze(1).tolist()):
+        running = float(rewards[position]) + gamma * running
+        out[position] = running
+    return out
 
 
 # The sums a batch's mean and standard deviation are made of: (count, sum, sum of squares). Data-parallel training
@@ -88,24 +95,26 @@ def whiten(values: list[torch.Tensor], masks: list[torch.Tensor], sum_across: Su
     return [(v - mean) / (std + EPS) * m for v, m in zip(values, masks)]
 
 
-def reinforce_pp(trajectories: Sequence[Trajectory], sum_across: SumAcross | None = None) -> list[torch.Tensor]:
+def reinforce_pp(trajectories: Sequence[Trajectory], sum_across: SumAcross | None = None, gamma: float = 1.0
+                 ) -> list[torch.Tensor]:
     """REINFORCE++: each token's return to go, normalised over the whole batch (no critic, no groups)."""
-    return whiten([_returns_to_go(t) for t in trajectories], [_mask(t) for t in trajectories], sum_across)
+    return whiten([_returns_to_go(t, gamma) for t in trajectories], [_mask(t) for t in trajectories], sum_across)
 
 
-def reinforce_pp_baseline(trajectories: Sequence[Trajectory], sum_across: SumAcross | None = None) -> list[torch.Tensor]:
+def reinforce_pp_baseline(trajectories: Sequence[Trajectory], sum_across: SumAcross | None = None, gamma: float = 1.0
+                          ) -> list[torch.Tensor]:
     """REINFORCE++ with baseline: the return to go minus the group's mean episode return, then normalised."""
     group_mean = {}
     for group, members in _groups(trajectories).items():
         group_mean[group] = sum(trajectories[i].episode_return for i in members) / len(members)
-    return whiten([_returns_to_go(t) - group_mean[t.group] for t in trajectories], [_mask(t) for t in trajectories],
+    return whiten([_returns_to_go(t, gamma) - group_mean[t.group] for t in trajectories], [_mask(t) for t in trajectories],
                   sum_across)
 
 
-def turn_level(trajectories: Sequence[Trajectory]) -> list[torch.Tensor]:
-    """Each turn credited with its own and later rewards (process rewards count), normalised over
-    all turns of its group; every token of the turn gets the turn's advantage."""
-    turn_returns = [torch.tensor(t.turn_rewards, dtype=torch.float32).flip(0).cumsum(0).flip(0) for t in trajectories]
+def turn_level(trajectories: Sequence[Trajectory], gamma: float = 1.0) -> list[torch.Tensor]:
+    """Each turn credited with its own and later rewards (process rewards count), discounted by gamma per turn,
+    normalised over all turns of its group; every token of the turn gets the turn's advantage."""
+    turn_returns = [_discounted_sums(t.turn_rewards, gamma) for t in trajectories]
     advantages = [torch.zeros(len(t.response_ids)) for t in trajectories]
     for members in _groups(trajectories).values():
         pooled = torch.cat([turn_returns[i] for i in members])
@@ -117,6 +126,14 @@ def turn_level(trajectories: Sequence[Trajectory]) -> list[torch.Tensor]:
             for (start, end), value in zip(t.turn_spans, turn_returns[i]):
                 advantages[i][start:end] = (value - mean) / (std + EPS)
     return [a * _mask(t) for a, t in zip(advantages, trajectories)]
+
+
+def _discounted_sums(rewards: Sequence[float], gamma: float) -> torch.Tensor:
+    out, running = torch.zeros(len(rewards)), 0.0
+    for i in reversed(range(len(rewards))):
+        running = float(rewards[i]) + gamma * running
+        out[i] = running
+    return out
 
 
 def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, *, gamma: float = 1.0, lam: float = 0.95
@@ -140,6 +157,9 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, *, gamm
 
 # The estimators that normalise over the whole batch: they take `sum_across`, to see every process's episodes.
 WHOLE_BATCH = ("reinforce_pp", "reinforce_pp_baseline")
+# The estimators that credit steps with later rewards, and so take a discount `gamma` (PPO's gae too). GRPO and RLOO
+# score whole episodes: there is nothing to discount.
+DISCOUNTED = ("reinforce_pp", "reinforce_pp_baseline", "turn_level", "ppo")
 
 ESTIMATORS: dict[str, Callable[..., list[torch.Tensor]]] = {
     "grpo": grpo,

@@ -30,15 +30,15 @@ import torch
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 from trl import GRPOConfig, GRPOTrainer  # noqa: E402
 
-from agent_r1.benchmarks.evaluate import summarize
-from agent_r1.trainer.advantages import ESTIMATORS, WHOLE_BATCH, gae, whiten
-from agent_r1.trainer.episodes import EpisodePlan, run_episodes
-from agent_r1.trainer.hf_generator import TransformersGenerator
-from agent_r1.trainer.rollout import RolloutConfig, RolloutEngine
+from agent_r1.envs.metrics import summarize
+from agent_r1.trainer.advantages import DISCOUNTED, ESTIMATORS, WHOLE_BATCH, gae, whiten
+from agent_r1.trainer.rollout.episodes import EpisodePlan, run_episodes
+from agent_r1.trainer.rollout.hf_generator import TransformersGenerator
+from agent_r1.trainer.rollout.engine import RolloutConfig, RolloutEngine
 from agent_r1.trainer.step_mechanics import OptimizerClock, StepMechanics
 from agent_r1.trainer.train_config import ALGORITHMS
 from agent_r1.trainer.trainer_checkpoints import AtomicCheckpoints
-from agent_r1.trainer.trajectory import Trajectory
+from agent_r1.trainer.rollout.trajectory import Trajectory
 from agent_r1.trainer.value_head import ValueHead, captured_hidden_states
 from agent_r1.trainer.weight_sync import PolicySync
 
@@ -73,7 +73,6 @@ def pad_right(rows: Sequence[torch.Tensor], width: int) -> torch.Tensor:
 class PPOSettings:
     value_coef: float = 0.5
     value_clip: float = 0.2
-    gamma: float = 1.0
     lam: float = 0.95
 
 
@@ -98,6 +97,7 @@ class AgentTrainer(StepMechanics, AtomicCheckpoints, GRPOTrainer):
         eval_envs: Sequence[tuple[str, dict[str, Any]]] | None = None,
         rollout: RolloutConfig = RolloutConfig(),
         ppo: PPOSettings = PPOSettings(),
+        gamma: float = 1.0,
         callbacks=None,
         generator=None,
     ) -> None:
@@ -105,7 +105,7 @@ class AgentTrainer(StepMechanics, AtomicCheckpoints, GRPOTrainer):
 
         if algo not in ALGORITHMS:
             raise ValueError(f"unknown algorithm {algo!r}; choose one of {', '.join(ALGORITHMS)}")
-        self.algo, self.ppo = algo, ppo
+        self.algo, self.ppo, self.gamma = algo, ppo, gamma
         self.value_head = None
         if algo == "ppo":
             self.value_head = ValueHead(model.config.hidden_size).to(next(model.parameters()).device)
@@ -113,7 +113,7 @@ class AgentTrainer(StepMechanics, AtomicCheckpoints, GRPOTrainer):
         self._init_step_mechanics(model)
         self._rollout_scored = None  # the last rollout's loss mask, as TRL pads the batch
         # The rollouts' sampler: the policy itself through transformers, or a colocated vLLM engine (a generator with
-        # load_weights, trainer/vllm_generator.py) that is handed the policy's weights after every optimiser step.
+        # load_weights, trainer/rollout/vllm_generator.py) that is handed the policy's weights after every optimiser step.
         self.generator = generator if generator is not None else TransformersGenerator(model, tokenizer, clock=self.clock)
         self.engine = RolloutEngine(self.generator, tokenizer, env_id, env_kwargs=env_kwargs, config=rollout,
                                     clock=self.clock)
@@ -224,7 +224,7 @@ class AgentTrainer(StepMechanics, AtomicCheckpoints, GRPOTrainer):
 
     def held_out_trajectories(self, plan: EpisodePlan, env_id: str | None = None, batch_size: int = 16,
                               progress: bool = True) -> list[Trajectory]:
-        """Greedy episodes of `plan` (held out from training, see trainer/episodes.py) on the held-out env
+        """Greedy episodes of `plan` (held out from training, see trainer/rollout/episodes.py) on the held-out env
         `env_id` (default: the first)."""
         engine = self.eval_engines[env_id] if env_id is not None else next(iter(self.eval_engines.values()))
         return run_episodes(engine, plan, batch_size=batch_size, progress=progress,
@@ -252,6 +252,7 @@ class AgentTrainer(StepMechanics, AtomicCheckpoints, GRPOTrainer):
             output["returns"], output["old_values"] = returns, values
         else:
             extra = {"sum_across": self._sum_across()} if self.algo in WHOLE_BATCH else {}
+            extra |= {"gamma": self.gamma} if self.algo in DISCOUNTED else {}
             advantages = pad_right(ESTIMATORS[self.algo](self.trajectories, **extra), width)
         output["advantages"] = advantages.to(output["completion_ids"].device)
         return output
@@ -280,7 +281,7 @@ class AgentTrainer(StepMechanics, AtomicCheckpoints, GRPOTrainer):
         for row, t in enumerate(self.trajectories):
             n = len(t.response_ids)
             mask = torch.tensor(t.loss_mask, dtype=torch.float32)
-            a, r = gae(torch.tensor(t.token_rewards), values[row, :n] * mask, mask, gamma=self.ppo.gamma, lam=self.ppo.lam)
+            a, r = gae(torch.tensor(t.token_rewards), values[row, :n] * mask, mask, gamma=self.gamma, lam=self.ppo.lam)
             advantages.append(a)
             returns.append(r)
         masks = [torch.tensor(t.loss_mask, dtype=torch.float32) for t in self.trajectories]

@@ -16,9 +16,9 @@ from typing import Any, Sequence
 
 import torch
 
-from agent_r1.trainer.rollout import RolloutConfig, RolloutEngine
+from agent_r1.trainer.rollout.engine import RolloutConfig, RolloutEngine
 from agent_r1.trainer.train_config import WARM_START_TOKENS_PER_FORWARD
-from agent_r1.trainer.trajectory import Trajectory
+from agent_r1.trainer.rollout.trajectory import Trajectory
 
 logger = logging.getLogger(__name__)
 

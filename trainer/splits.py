@@ -23,7 +23,8 @@ from typing import Any
 import gymnasium as gym
 
 from agent_r1.envs.datasets import MultiHopQAEnv
-from agent_r1.trainer.episodes import EpisodePlan, plan_episodes
+from agent_r1.envs.registration import unknown_env_ids
+from agent_r1.trainer.rollout.episodes import EpisodePlan, plan_episodes
 from agent_r1.trainer.train_config import TrainConfig, env_list
 
 
@@ -64,7 +65,7 @@ def eval_env_ids(config: TrainConfig) -> list[str]:
 def _own(kwargs: dict[str, Any], env_id: str, run_envs: list[str], name: str) -> dict[str, Any]:
     """The arguments `kwargs` gives one env: the shared ones, then those under the env's id (see TrainConfig)."""
     for key, value in kwargs.items():
-        if ("/" in key or key in gym.registry) and key not in run_envs:
+        if ("/" in key or ":" in key or key in gym.registry) and key not in run_envs:
             raise EnvArgumentError(f"{name} has arguments for {key}, which this run neither trains nor evaluates on "
                                    f"({', '.join(run_envs)})")
         if key in run_envs and not isinstance(value, dict):
@@ -111,8 +112,7 @@ def eval_envs(config: TrainConfig) -> list[tuple[str, dict[str, Any]]]:
 def check_envs(config: TrainConfig) -> tuple[EvalEnv, ...]:
     """Makes each training and evaluation env once, as the rollouts will (the dataset envs cache what they load, so
     it is not wasted), refuses data they share, and returns the held-out envs and their episodes."""
-    unknown = [env_id for env_id in _run_envs(config) if env_id not in gym.registry]
-    if unknown:
+    if unknown := unknown_env_ids(_run_envs(config)):
         raise EnvArgumentError(f"unknown env(s) {', '.join(unknown)}")
     made = []
     try:
@@ -159,6 +159,6 @@ def _check_apart(train: gym.Env, held_out_env: gym.Env) -> None:
 
 
 def held_out(config: TrainConfig, env: gym.Env) -> EpisodePlan:
-    """Episodes eval_seed, eval_seed + 1, ... (see trainer/episodes.py): a dataset env's questions in file order,
+    """Episodes eval_seed, eval_seed + 1, ... (see trainer/rollout/episodes.py): a dataset env's questions in file order,
     as many as it holds at most (no random draw: every evaluation of every run poses the same questions)."""
     return plan_episodes(env, range(config.eval_seed, config.eval_seed + config.eval_episodes), cap=True)

@@ -11,7 +11,7 @@ import torch
 from transformers import TrainerCallback
 
 from agent_r1.trainer.micro_batches import contributes_nothing, micro_batches
-from agent_r1.trainer.phases import PhaseClock, breakdown, peak_resident_gb, release_freed_memory, resident_gb
+from agent_r1.trainer.rollout.phases import PhaseClock, breakdown, peak_resident_gb, release_freed_memory, resident_gb
 from agent_r1.trainer.scoring import plain_lm_head, scored_logps_and_entropies
 
 
@@ -33,7 +33,7 @@ class StepMechanics:
     called before GRPOTrainer's constructor."""
 
     def _init_step_mechanics(self, model) -> None:
-        self.clock = PhaseClock()  # where each step's time goes (trainer/phases.py)
+        self.clock = PhaseClock()  # where each step's time goes (trainer/rollout/phases.py)
         self.phase_seconds: dict[str, float] = {}  # the breakdown summed over this session's steps
         self.skipped_micro_batches = 0
         self._scored = None  # the loss mask of the tokens being scored (a micro-batch's loss, or vLLM's samples)

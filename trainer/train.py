@@ -31,15 +31,16 @@ from transformers import TrainerCallback
 import agent_r1.envs  # noqa: F401  (registers the ids)
 from agent_r1.envs.mixture import qualified
 from agent_r1.trainer.agent_trainer import AgentTrainer, PPOSettings, episode_stats
-from agent_r1.trainer.checkpoints import (CorruptCheckpointError, check_metrics_log, checkpoint_step, latest_checkpoint,
+from agent_r1.trainer.rollout.checkpoints import (CorruptCheckpointError, check_metrics_log, checkpoint_step, latest_checkpoint,
                                           read_json_object, safetensors_problem, save_atomically, task_ids_problem)
-from agent_r1.trainer.models import LoraSpec, load_model, resolve_model
-from agent_r1.trainer.phases import peak_resident_gb, release_freed_memory
-from agent_r1.trainer.rollout import RolloutConfig
+from agent_r1.trainer.rollout.models import LoraSpec, load_model, resolve_model
+from agent_r1.trainer.rollout.phases import peak_resident_gb, release_freed_memory
+from agent_r1.trainer.rollout.engine import RolloutConfig
 from agent_r1.trainer.run_log import MetricsLog, plot_curve
 from agent_r1.trainer.sft import WarmStartConfig, oracle_trajectories, warm_start
 from agent_r1.trainer.splits import EvalEnv, check_envs, eval_envs, rollout_env, train_env_ids
 from agent_r1.trainer.train_config import TrainConfig
+from agent_r1.tools.paths import RunFolder
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ class _EvalAndLog(TrainerCallback):
 class _Run:
     def __init__(self, config: TrainConfig, out: Path, held_out: tuple[EvalEnv, ...]) -> None:
         self.config, self.out, self.held_out = config, out, held_out
-        self.log = MetricsLog(out / "metrics.jsonl")
+        self.log = MetricsLog(RunFolder(out).metrics)
         self.trainer: AgentTrainer | None = None
         # With several envs in play, every task id names its env (a mixture's already do): two datasets may reuse one.
         self.mixture = len(train_env_ids(config)) > 1
@@ -114,7 +115,7 @@ class _Run:
     def task_ids(self) -> dict[str, list[str]]:
         """Every task trained on (the warm start's oracle episodes and RL's), sorted, and every task evaluated on, in
         episode order; this session's and, for a resumed run, those before (metrics.jsonl and warm_start/ keep them)."""
-        train = {*self.log.task_ids("train"), *_warm_start_task_ids(self.config, self.out / "warm_start")}
+        train = {*self.log.task_ids("train"), *_warm_start_task_ids(self.config, RunFolder(self.out).warm_start)}
         if self.qualify and not self.mixture:
             train = {qualified(self.config.env, task_id) for task_id in train}
         return {"train_task_ids": sorted(train), "eval_task_ids": self.log.task_ids("eval")}
@@ -124,7 +125,7 @@ def _load(config: TrainConfig, out: Path):
     lora = None if config.full_finetune else LoraSpec(r=config.lora_r, alpha=config.lora_alpha)
     model, tokenizer = load_model(config.model, lora=lora)
     if config.warm_start:
-        stage = out / "warm_start"
+        stage = RunFolder(out).warm_start
         if stage.exists():
             logger.info("warm start: reusing %s", stage)
             _load_weights(model, stage)
@@ -227,19 +228,19 @@ def train(config: TrainConfig, *, resume: bool = False, initial_eval: dict[str, 
     `initial_eval` is the held-out evaluation of the starting weights when the caller has it
     already (runs sharing one warm start), so it is not repeated."""
     out = Path(config.output_dir)
-    saved = out / "train_config.json"
+    saved = RunFolder(out).config
     checkpoint = None
     # Everything a resume reads is checked first: a damaged file is one clear error, not a traceback after the model loads.
     if resume:
         config = _resumed_config(config, saved)
-        finished = _finished_summary(out / "summary.json", config.max_steps)
+        finished = _finished_summary(RunFolder(out).summary, config.max_steps)
         if finished is not None:
             return finished
-        check_metrics_log(out / "metrics.jsonl")
+        check_metrics_log(RunFolder(out).metrics)
         checkpoint = latest_checkpoint(out)
     elif out.exists() and (saved.exists() or latest_checkpoint(out)):
         raise RunExistsError(f"{out} already holds a run: pass --resume to continue it, or choose another --output-dir")
-    _check_warm_start(config, out / "warm_start")
+    _check_warm_start(config, RunFolder(out).warm_start)
     held_out = check_envs(config)
     resolve_model(config.model)  # a missing model fails before the run folder is made
     # Under `accelerate launch`, every process has checked the folder before the main one writes to it.
@@ -266,7 +267,7 @@ def train(config: TrainConfig, *, resume: bool = False, initial_eval: dict[str, 
         model, tokenizer, env_id, list(train_seeds), grpo_args, algo=config.algo,
         env_kwargs=env_kwargs, eval_envs=eval_envs(config), rollout=rollout,
         callbacks=[_EvalAndLog(run)],
-        ppo=PPOSettings(config.value_coef, config.value_clip, 1.0, config.gae_lambda),
+        ppo=PPOSettings(config.value_coef, config.value_clip, config.gae_lambda), gamma=config.gamma,
         generator=_sampler(config, model, processes.process_index),
     )
     first_step = checkpoint_step(checkpoint) if checkpoint is not None else 0
@@ -284,7 +285,7 @@ def train(config: TrainConfig, *, resume: bool = False, initial_eval: dict[str, 
         run.trainer.close()
         return None
     after = run.evaluate(run.trainer.state.global_step)
-    save_atomically(out / "final", lambda tmp: _save_final(run.trainer, tmp))
+    save_atomically(RunFolder(out).final, lambda tmp: _save_final(run.trainer, tmp))
     summary = {
         "env": config.env, "algo": config.algo, "reward_preset": config.reward_preset, "model": config.model,
         "steps": run.trainer.state.global_step, "eval_episodes": sum(len(env.held_out) for env in held_out),
@@ -292,15 +293,15 @@ def train(config: TrainConfig, *, resume: bool = False, initial_eval: dict[str, 
         "eval": {env.env_id: {"episodes": len(env.held_out), **_before_after(before, after, env.env_id)}
                  for env in held_out},
         "rl_seconds_this_session": rl_seconds, "seconds_this_session": time.perf_counter() - started,
-        "final": str(out / "final"), "metrics": str(run.log.path), **run.task_ids(),
+        "final": str(RunFolder(out).final), "metrics": str(run.log.path), **run.task_ids(),
         "step_seconds": _per_step(run.trainer.phase_seconds, run.trainer.state.global_step - first_step),
         "peak_resident_gb": peak_resident_gb(),
     }
     logger.info("a step's time, averaged over this session's: %s; peak memory %.1f GB", ", ".join(
         f"{name} {seconds:.1f} s" for name, seconds in summary["step_seconds"].items() if seconds), summary["peak_resident_gb"])
-    curve = plot_curve(run.log, out / "curve.png", f"{config.algo} on {config.env} ({config.model})")
+    curve = plot_curve(run.log, RunFolder(out).curve, f"{config.algo} on {config.env} ({config.model})")
     summary["curve"] = str(curve) if curve else None
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    RunFolder(out).summary.write_text(json.dumps(summary, indent=1))
     run.trainer.close()
     return summary
 
@@ -312,7 +313,7 @@ def _sampler(config: TrainConfig, model, process_index: int):
     data-parallel process seeds its own engine differently, as its groups differ."""
     if config.backend != "vllm":
         return None
-    from agent_r1.trainer.vllm_generator import ContinuousVLLMGenerator
+    from agent_r1.trainer.rollout.vllm_generator import ContinuousVLLMGenerator
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     return ContinuousVLLMGenerator(base.name_or_path, colocate=True, dtype=config.rollout_dtype,
@@ -320,7 +321,7 @@ def _sampler(config: TrainConfig, model, process_index: int):
 
 
 def _per_step(seconds: dict[str, float], steps: int) -> dict[str, float]:
-    """The breakdown of trainer/phases.py, per step of this session (the time of a resumed run's earlier sessions is
+    """The breakdown of trainer/rollout/phases.py, per step of this session (the time of a resumed run's earlier sessions is
     in their metrics.jsonl records)."""
     return {name: total / max(1, steps) for name, total in seconds.items()}
 

@@ -9,6 +9,8 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from agent_r1.tools.paths import DEFAULT_MODEL
+
 # Light on purpose: the command line builds its parser from this module without importing torch or TRL.
 ALGORITHMS = ("grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline", "turn_level", "ppo")
 ROLLOUT_DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -18,51 +20,94 @@ ROLLOUT_DTYPES = ("auto", "float32", "bfloat16", "float16")
 WARM_START_TOKENS_PER_FORWARD = 512
 
 
+def _setting(default: Any, help: str, flag: str | None = None) -> Any:
+    """A TrainConfig field with its help text, the one source for `agent-r1 train --help` and the docs; `flag` names
+    its command-line option where that is not --FIELD-NAME (a dict field: repeatable KEY=VALUE flags)."""
+    if isinstance(default, dict):
+        return field(default_factory=dict, metadata={"help": help, "flag": flag})
+    return field(default=default, metadata={"help": help, "flag": flag})
+
+
 @dataclass
 class TrainConfig:
-    env: str = "AgentR1/SynthHop-v0"  # one id, or a mixture "ID[=WEIGHT],ID[=WEIGHT],..."
-    # Every env's, except under an env's id: {"AgentR1/HotpotQA-v0": {...}} is that env's own. A dataset env's split
-    # defaults to "train".
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    eval_envs: str = ""  # the envs evaluated held out, comma-separated; "": each training env
-    eval_env_kwargs: dict[str, Any] = field(default_factory=dict)  # held-out evaluation's, over env_kwargs; split "dev"
-    model: str = "smollm2-135m-instruct"
-    algo: str = "grpo"
-    reward_preset: str = "outcome"
-    output_dir: str = "runs/agent-r1"
-    max_steps: int = 30
-    groups_per_step: int = 4  # distinct tasks per optimiser step
-    group_size: int = 4  # episodes per task (GRPO's G)
-    micro_batch_size: int = 8  # episodes per forward/backward; the rest is gradient accumulation
-    learning_rate: float = 2e-4
-    lora_r: int = 16
-    lora_alpha: int = 32
-    full_finetune: bool = False
-    warm_start: int = 0  # oracle episodes of supervised warm start before RL (0: none)
-    warm_start_epochs: int = 1
-    warm_start_learning_rate: float = 5e-4
-    warm_start_tokens_per_forward: int = WARM_START_TOKENS_PER_FORWARD  # a warm-start pass holds at most this many
-    gradient_checkpointing: bool = False  # recompute activations in the backward pass: less memory, more compute
-    eval_every: int = 10  # steps between held-out evaluations (0: only before and after)
-    eval_episodes: int = 64
-    eval_seed: int = 0  # held-out episodes eval_seed, eval_seed+1, ... (seeds; a dataset env: those questions)
-    train_seed: int = 100_000
-    max_turns: int = 8
-    max_tokens_per_turn: int = 48
-    max_total_tokens: int = 1024
-    temperature: float = 1.0
-    beta: float = 0.0  # KL to the reference (the model with the adapter disabled)
-    epsilon: float = 0.2
-    loss_type: str = "dapo"
-    value_coef: float = 0.5  # PPO
-    value_clip: float = 0.2  # PPO
-    gae_lambda: float = 0.95  # PPO
-    backend: str = "transformers"  # the rollouts' sampler: the policy itself, or a vLLM engine in the process
-    rollout_dtype: str = "auto"  # vLLM's weights; auto: float32 on a CPU, the checkpoint's dtype on a GPU
-    importance_sampling_cap: float = 2.0  # vLLM: truncated importance sampling's cap (0: no correction)
-    save_every: int = 5
-    save_total_limit: int = 2
-    seed: int = 0
+    """The settings of a training run. Each field's help text is in its metadata (`help_text(name)`)."""
+
+    # ---- what to train on -------------------------------------------------------------------------------------------
+    env: str = _setting("AgentR1/SynthHop-v0", "a registered environment id (or MODULE:ID), or a mixture: "
+                        "ID[=WEIGHT],ID[=WEIGHT],... (each GRPO group draws one env, with probability proportional to "
+                        "its weight, 1 by default)")
+    env_kwargs: dict[str, Any] = _setting({}, "keyword arguments of the envs for training and, unless eval_env_kwargs "
+                                          "overrides them, evaluation; those under an env's id ({ID: {...}}) are that "
+                                          "env's alone. A dataset env trains on split=train unless split or data_path "
+                                          "is given", flag="--env-arg")
+    eval_envs: str = _setting("", "the envs evaluated held out before, during and after training, comma-separated, "
+                              "each reported on its own (default: the training envs), e.g. a dataset out of the "
+                              "training domain")
+    eval_env_kwargs: dict[str, Any] = _setting({}, "keyword arguments of the envs for held-out evaluation only, over "
+                                               "env_kwargs; a dataset env evaluates on split=dev unless told otherwise; "
+                                               "a run whose training and evaluation files share questions is refused",
+                                               flag="--eval-env-arg")
+    model: str = _setting(DEFAULT_MODEL, f"{DEFAULT_MODEL} (the embedded default), a local directory, or hf:HUB_ID "
+                          "(a Hugging Face hub model)")
+    algo: str = _setting("grpo", "grpo, ppo, rloo, reinforce_pp, reinforce_pp_baseline or turn_level")
+    reward_preset: str = _setting("outcome", "outcome (final answer F1) or process (plus per-step rewards)")
+    output_dir: str = _setting("runs/agent-r1", "the run folder: checkpoints, metrics, curve, summary")
+    # ---- the RL loop ------------------------------------------------------------------------------------------------
+    max_steps: int = _setting(30, "optimiser steps of RL")
+    groups_per_step: int = _setting(4, "distinct tasks per optimiser step")
+    group_size: int = _setting(4, "episodes per task (GRPO's G)")
+    micro_batch_size: int = _setting(8, "episodes per forward and backward pass; the rest of a step is gradient "
+                                     "accumulation")
+    learning_rate: float = _setting(2e-4, "the RL optimiser's learning rate")
+    lora_r: int = _setting(16, "the LoRA adapter's rank")
+    lora_alpha: int = _setting(32, "the LoRA adapter's alpha (its scale is alpha / r)")
+    full_finetune: bool = _setting(False, "train every weight instead of a LoRA adapter")
+    gamma: float = _setting(1.0, "the discount of later rewards per model token (ppo, reinforce_pp, "
+                            "reinforce_pp_baseline) or per turn (turn_level); grpo and rloo score whole episodes")
+    beta: float = _setting(0.0, "the KL penalty's weight, against the reference (the model with the adapter disabled)")
+    epsilon: float = _setting(0.2, "the clipping range of the policy ratio")
+    loss_type: str = _setting("dapo", "TRL's loss type, how token losses are summed into one (dapo, grpo, "
+                             "dr_grpo, bnpo, ...: TRL's GRPOConfig lists them)")
+    value_coef: float = _setting(0.5, "ppo: the value loss's weight")
+    value_clip: float = _setting(0.2, "ppo: the value estimate's clipping range")
+    gae_lambda: float = _setting(0.95, "ppo: GAE's lambda")
+    # ---- the supervised warm start ----------------------------------------------------------------------------------
+    warm_start: int = _setting(0, "oracle episodes of supervised warm start before RL (0: none)")
+    warm_start_epochs: int = _setting(1, "passes over the warm start's episodes")
+    warm_start_learning_rate: float = _setting(5e-4, "the warm start's learning rate")
+    warm_start_tokens_per_forward: int = _setting(WARM_START_TOKENS_PER_FORWARD, "the most tokens one forward pass "
+                                                  "of the warm start holds: each batch runs in slices of rows; memory "
+                                                  "grows with it, speed barely")
+    gradient_checkpointing: bool = _setting(False, "recompute activations during the backward pass (warm start and "
+                                            "RL): a pass holds about one layer's activations instead of all, for one "
+                                            "more forward pass")
+    # ---- held-out evaluation ----------------------------------------------------------------------------------------
+    eval_every: int = _setting(10, "steps between held-out evaluations (0: only before and after RL)")
+    eval_episodes: int = _setting(64, "episodes of each held-out evaluation, per held-out env (a dataset env: "
+                                  "questions of its evaluation file in order; at most all of them)")
+    eval_seed: int = _setting(0, "the first held-out episode: episode i resets with seed eval_seed + i and, in a "
+                              "dataset env, poses question eval_seed + i (SynthHop: keep the range apart from "
+                              "train_seed's)")
+    train_seed: int = _setting(100_000, "seed of the first training task; task i uses train_seed + i")
+    # ---- rollouts ---------------------------------------------------------------------------------------------------
+    max_turns: int = _setting(8, "the rollout engine's cap on the model's turns in an episode; an env's own turn "
+                              "budget ends episodes first where it is lower (SynthHop: hops + 2; raise it with "
+                              "--env-arg max_turns=N)")
+    max_tokens_per_turn: int = _setting(48, "the most tokens the model writes in one turn")
+    max_total_tokens: int = _setting(1024, "the most tokens of an episode, prompt and observations included")
+    temperature: float = _setting(1.0, "the rollouts' sampling temperature (held-out evaluation is greedy)")
+    backend: str = _setting("transformers", "the rollouts' sampler: transformers (the policy itself) or vllm (a vLLM "
+                            "engine in the training process, handed the policy's weights after every optimiser step)")
+    rollout_dtype: str = _setting("auto", "the vllm backend's weights: auto (float32 on a CPU, the checkpoint's on a "
+                                  "GPU), float32, bfloat16 or float16; the importance-sampling correction covers the "
+                                  "difference from the trained policy")
+    importance_sampling_cap: float = _setting(2.0, "vllm backend: each sampled token's loss is weighted by "
+                                              "min(p_policy / p_vllm, CAP), truncated importance sampling; 0 turns "
+                                              "the correction off")
+    # ---- checkpoints and seeds --------------------------------------------------------------------------------------
+    save_every: int = _setting(5, "steps between checkpoints")
+    save_total_limit: int = _setting(2, "checkpoints kept (0: all)")
+    seed: int = _setting(0, "the seed of the model's initialisation and sampling")
 
     def __post_init__(self) -> None:
         problems = []
@@ -95,7 +140,7 @@ class TrainConfig:
             raise ValueError("bad training config: " + "; ".join(problems))
 
     def _sampler_problems(self) -> list[str]:
-        from agent_r1.trainer.backends import BACKENDS
+        from agent_r1.trainer.rollout.backends import BACKENDS
 
         problems = []
         if self.backend not in BACKENDS:
@@ -122,6 +167,11 @@ class TrainConfig:
                 problems.append(f"{name} must be 0 or more, got {getattr(self, name)}")
         if "gae_lambda" not in infinite and not 0 <= self.gae_lambda <= 1:
             problems.append(f"gae_lambda must be between 0 and 1, got {self.gae_lambda}")
+        if "gamma" not in infinite and not 0 < self.gamma <= 1:
+            problems.append(f"gamma must be above 0 and at most 1, got {self.gamma}")
+        elif self.gamma != 1 and self.algo in ("grpo", "rloo"):
+            problems.append(f"{self.algo} scores whole episodes, so gamma has nothing to discount: leave it at 1, or "
+                            "use ppo, reinforce_pp, reinforce_pp_baseline or turn_level")
         return problems
 
     @property
@@ -184,8 +234,31 @@ def env_list(text: str, name: str = "env", *, allow_empty: bool = False, weights
 
 
 _FLOATS = ("learning_rate", "warm_start_learning_rate", "temperature", "beta", "epsilon", "value_coef", "value_clip",
-           "gae_lambda", "importance_sampling_cap")
+           "gae_lambda", "gamma", "importance_sampling_cap")
 
 
 def field_defaults() -> dict[str, Any]:
     return {f.name: (f.default if f.default is not MISSING else f.default_factory()) for f in fields(TrainConfig)}
+
+
+def help_text(name: str) -> str:
+    """A TrainConfig field's help text."""
+    return next(f.metadata["help"] for f in fields(TrainConfig) if f.name == name)
+
+
+def flag(name: str) -> str:
+    """A TrainConfig field's command-line option."""
+    return next(f.metadata["flag"] for f in fields(TrainConfig) if f.name == name) or "--" + name.replace("_", "-")
+
+
+def settings_table() -> str:
+    """Every setting as a Markdown table (docs/training.md holds it: `python -m agent_r1.trainer.train_config`)."""
+    rows = ["| setting | default | meaning |", "|---|---|---|"]
+    for f in fields(TrainConfig):
+        default = f.default if f.default is not MISSING else f.default_factory()
+        rows.append(f"| `{f.name}` (`{flag(f.name)}`) | `{default!r}` | {f.metadata['help']} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(settings_table())

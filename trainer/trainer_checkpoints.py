@@ -1,5 +1,5 @@
 """How AgentTrainer writes and reads checkpoints: atomically, with PPO's value head, and on CPUs under several
-processes. A mixin over transformers' Trainer; trainer/checkpoints.py checks what it wrote."""
+processes. A mixin over transformers' Trainer; trainer/rollout/checkpoints.py checks what it wrote."""
 
 from __future__ import annotations
 

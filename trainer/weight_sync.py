@@ -13,7 +13,7 @@ from typing import Iterator
 
 import torch
 
-from agent_r1.trainer.phases import PhaseClock
+from agent_r1.trainer.rollout.phases import PhaseClock
 
 
 def _lora_deltas(base: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -1,9 +1,9 @@
 """The agents a benchmark compares. Each runs a batch of episodes of one env and returns their results.
 
-Episode i of an env resets with seed i and, for a dataset env, poses question i (trainer/episodes.py,
+Episode i of an env resets with seed i and, for a dataset env, poses question i (trainer/rollout/episodes.py,
 the rule of every evaluation), so every agent answers the same questions.
 
-    oracle, random             the sanity bounds (agent_r1.benchmarks.policies)
+    oracle, random             the sanity bounds (agent_r1.benchmarks.evaluation.policies)
     naive-rag[:MODEL]          retrieve top-k passages for the question once, answer in one turn
     base-tool-call[:MODEL]     the model, no RL, acting through tool calls (the search tool offered
                                through the chat template's `tools=`)
@@ -29,15 +29,15 @@ from typing import Any, Protocol, Sequence
 import gymnasium as gym
 
 import agent_r1.envs  # noqa: F401  (registers the ids)
-from agent_r1.benchmarks.policies import POLICIES, make_policy
-from agent_r1.envs.actions import Answer, ToolCall
+from agent_r1.benchmarks.evaluation.policies import POLICIES, make_policy
+from agent_r1.envs.actions import STOP_STRINGS, Answer, ToolCall
 from agent_r1.tools.http_post import MAX_RESPONSE_BYTES, ResponseTooLarge, post
-from agent_r1.trainer.episodes import episode_options, plan_episodes
-from agent_r1.trainer.models import DEFAULT_MODEL, ModelNotFoundError, check_model
+from agent_r1.trainer.rollout.episodes import episode_options, plan_episodes
+from agent_r1.tools.paths import DEFAULT_MODEL
+from agent_r1.trainer.rollout.models import ModelNotFoundError, check_model
 
 logger = logging.getLogger(__name__)
 
-STOPS = ("</search>", "</tool_call>", "</answer>")
 
 
 @dataclass
@@ -107,8 +107,8 @@ class ModelAgent:
     def __init__(self, model: str, *, name: str | None = None, action_format: str | None = None,
                  backend: str = "transformers", max_tokens_per_turn: int = 128, max_total_tokens: int = 4096,
                  dtype: str = "float32") -> None:
-        from agent_r1.trainer.backends import make_generator
-        from agent_r1.trainer.rollout import RolloutConfig
+        from agent_r1.trainer.rollout.backends import make_generator
+        from agent_r1.trainer.rollout.engine import RolloutConfig
 
         self.name = _with_dtype(name or model, dtype)
         self.action_format = action_format
@@ -117,7 +117,7 @@ class ModelAgent:
         self._engines: dict[str, tuple[Any, gym.Env]] = {}
 
     def run(self, env_id, env_kwargs, indices):
-        from agent_r1.trainer.rollout import RolloutEngine
+        from agent_r1.trainer.rollout.engine import RolloutEngine
 
         kwargs = dict(env_kwargs, **({"action_format": self.action_format} if self.action_format else {}))
         key = json.dumps([env_id, kwargs], sort_keys=True, default=str)
@@ -146,14 +146,14 @@ class NaiveRAGAgent:
 
     def __init__(self, model: str = DEFAULT_MODEL, *, max_new_tokens: int = 32, backend: str = "transformers",
                  dtype: str = "float32") -> None:
-        from agent_r1.trainer.backends import make_generator
+        from agent_r1.trainer.rollout.backends import make_generator
 
         self.name = _with_dtype(f"naive-rag ({model})", dtype)
         self.max_new_tokens = max_new_tokens
         self.generator, self.tokenizer = make_generator(model, backend, dtype=dtype)
 
     def run(self, env_id, env_kwargs, indices):
-        from agent_r1.trainer.generation import SamplingConfig
+        from agent_r1.trainer.rollout.generation import SamplingConfig
 
         started = time.perf_counter()
         envs, prompts, task_ids = [], [], []
@@ -203,7 +203,7 @@ class EndpointAgent:
     def complete(self, messages: list[dict[str, str]]) -> tuple[str, int]:
         """(the reply's text, its completion tokens); raises EndpointError or BadReply."""
         body = json.dumps({"model": self.model, "messages": messages, "max_tokens": self.max_tokens,
-                           "temperature": 0.0, "stop": list(STOPS)}).encode()
+                           "temperature": 0.0, "stop": list(STOP_STRINGS)}).encode()
         headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {})}
         problem, attempts = "", 0
         for attempt in range(self.retries + 1):
@@ -296,7 +296,7 @@ def _excerpt(raw: bytes) -> str:
 
 def _close_tags(text: str) -> str:
     """OpenAI-style servers cut the stop string off; put the closing tag back so the action parses."""
-    for stop in STOPS:
+    for stop in STOP_STRINGS:
         opening = stop.replace("</", "<")
         if opening in text and stop not in text:
             return text + stop

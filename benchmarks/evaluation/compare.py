@@ -11,8 +11,8 @@ import random
 from pathlib import Path
 from typing import Any
 
-from agent_r1.benchmarks.harness import read_episodes
-from agent_r1.benchmarks.reference import short_name
+from agent_r1.benchmarks.evaluation.harness import read_episodes
+from agent_r1.benchmarks.evaluation.reference import short_name
 
 
 def _by_key(folder: Path) -> dict[tuple[str, str], dict[int, dict]]:

@@ -9,12 +9,9 @@ import gymnasium as gym
 from tqdm.auto import tqdm
 
 import agent_r1.envs  # noqa: F401  (registers the AgentR1/* ids)
-from agent_r1.benchmarks.policies import Policy
-from agent_r1.trainer.episodes import plan_episodes, run_episodes
-
-
-# Metrics reported as means over episodes, in table order.
-SUMMARY_METRICS = ("em", "f1", "cover_em", "gold_recall", "turns", "searches", "invalid_actions", "return")
+from agent_r1.envs.metrics import SUMMARY_METRICS, summarize
+from agent_r1.benchmarks.evaluation.policies import Policy
+from agent_r1.trainer.rollout.episodes import plan_episodes, run_episodes
 
 
 def run_episode(env: gym.Env, policy: Policy, seed: int, options: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -37,7 +34,7 @@ def run_episode(env: gym.Env, policy: Policy, seed: int, options: dict[str, Any]
 def evaluate(
     env_id: str, policy: Policy, episodes: int, seed: int = 0, env_kwargs: dict[str, Any] | None = None, progress: bool = True
 ) -> dict[str, Any]:
-    """Runs episodes seed, seed+1, ... (trainer/episodes.py: a dataset env's questions in order) and returns
+    """Runs episodes seed, seed+1, ... (trainer/rollout/episodes.py: a dataset env's questions in order) and returns
     the summary and every episode."""
     if episodes < 1:
         raise ValueError(f"episodes must be at least 1, got {episodes}")
@@ -57,14 +54,6 @@ def evaluate(
     return {"env": env_id, "policy": policy.name, "seed": seed, "summary": summary, "episodes": records}
 
 
-def summarize(metrics: list[dict[str, Any]]) -> dict[str, float]:
-    return {
-        name: sum(float(m.get(name, 0.0)) for m in metrics) / len(metrics)
-        for name in SUMMARY_METRICS
-        if any(name in m for m in metrics)
-    }
-
-
 def evaluate_model(
     env_id: str,
     model: str,
@@ -81,8 +70,8 @@ def evaluate_model(
 ) -> dict[str, Any]:
     """Runs a model through the rollout engine, `batch_size` episodes at a time (continuous batching
     within a batch when `continuous`), its weights in `dtype`."""
-    from agent_r1.trainer.backends import make_generator
-    from agent_r1.trainer.rollout import RolloutConfig, RolloutEngine
+    from agent_r1.trainer.rollout.backends import make_generator
+    from agent_r1.trainer.rollout.engine import RolloutConfig, RolloutEngine
 
     if episodes < 1:
         raise ValueError(f"episodes must be at least 1, got {episodes}")

@@ -23,14 +23,14 @@ from typing import Any, Sequence
 import gymnasium as gym
 from tqdm.auto import tqdm
 
-from agent_r1.benchmarks.agents import Agent
-from agent_r1.benchmarks.reference import PAPER_EM, short_name
-from agent_r1.trainer.episodes import plan_episodes
+from agent_r1.benchmarks.evaluation.agents import Agent
+from agent_r1.benchmarks.evaluation.reference import PAPER_EM, short_name
+from agent_r1.envs.metrics import SUMMARY_METRICS, summarize
+from agent_r1.trainer.rollout.episodes import plan_episodes
 from agent_r1.trainer.plotting import pyplot
 
 logger = logging.getLogger(__name__)
 
-METRICS = ("em", "f1", "cover_em", "gold_recall", "turns", "searches", "invalid_actions")
 
 
 def _slug(text: str) -> str:
@@ -116,10 +116,7 @@ def summarize_folder(out: Path, indices: Sequence[int] | None = None) -> dict[st
         if not episodes:
             continue
         row = {"env": episodes[0]["env"], "policy": episodes[0]["policy"], "episodes": len(episodes)}
-        for metric in METRICS:
-            values = [float(e["metrics"][metric]) for e in episodes if metric in e["metrics"]]
-            if values:
-                row[metric] = sum(values) / len(values)
+        row |= summarize(e["metrics"] for e in episodes)
         row["tokens"] = sum(e.get("tokens", 0) for e in episodes) / len(episodes)
         row["seconds"] = sum(e.get("seconds", 0.0) for e in episodes)
         row["failed"] = sum(1 for e in episodes if e.get("error"))
@@ -153,7 +150,7 @@ _ORDER = {"HotpotQA": 0, "2Wiki": 1, "MuSiQue": 2}
 
 
 def detail_table(summary: dict[str, Any]) -> str:
-    columns = [*METRICS, "tokens", "seconds"]
+    columns = [*SUMMARY_METRICS, "tokens", "seconds"]
     lines = ["| env | policy | episodes | failed | " + " | ".join(columns) + " |", "|---" * (len(columns) + 4) + "|"]
     for r in summary["results"]:
         lines.append(f"| {short_name(r['env'])} | {r['policy']} | {r['episodes']} | {r.get('failed', 0)} | "

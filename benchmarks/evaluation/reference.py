@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from agent_r1.envs.registration import DATASET_ENV_IDS
+
 # Agent-R1 (USTC, 2025), Qwen2.5-3B-Instruct, exact match on HotpotQA, 2WikiMultihopQA, MuSiQue.
 PAPER_EM: dict[str, dict[str, float]] = {
     "Base Tool Call": {"HotpotQA": 0.1372, "2Wiki": 0.0891, "MuSiQue": 0.0277},
@@ -12,7 +14,8 @@ PAPER_EM: dict[str, dict[str, float]] = {
     "RLOO": {"HotpotQA": 0.4089, "2Wiki": 0.5641, "MuSiQue": 0.1419},
 }
 
-_SHORT = {"AgentR1/HotpotQA-v0": "HotpotQA", "AgentR1/2WikiMultihopQA-v0": "2Wiki", "AgentR1/MuSiQue-v0": "MuSiQue"}
+_SHORT = {DATASET_ENV_IDS[name]: short for name, short in (("hotpotqa", "HotpotQA"), ("2wikimultihopqa", "2Wiki"),
+                                                            ("musique", "MuSiQue"))}
 
 
 def short_name(env_id: str) -> str:

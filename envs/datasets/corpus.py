@@ -8,7 +8,7 @@ import logging
 import time
 from pathlib import Path
 
-from agent_r1.envs.datasets.download import data_home
+from agent_r1.tools.paths import data_home
 from agent_r1.envs.datasets.json_files import decode_json, kind, read_numbered_records
 from agent_r1.envs.datasets.records import DatasetFormatError
 from agent_r1.tools.bm25 import BM25Index

@@ -21,15 +21,11 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from agent_r1.tools.paths import data_home
+
 logger = logging.getLogger(__name__)
 
-DATA_ENV = "AGENT_R1_DATA"
 _CHUNK = 1 << 16
-
-
-def data_home() -> Path:
-    """Where datasets live: $AGENT_R1_DATA, else ~/.cache/agent_r1."""
-    return Path(os.environ.get(DATA_ENV) or Path.home() / ".cache" / "agent_r1")
 
 
 class DownloadError(RuntimeError):

@@ -8,15 +8,16 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from agent_r1.envs.datasets.corpus import corpus_retriever
-from agent_r1.envs.datasets.download import DATA_ENV, dataset_file
+from agent_r1.envs.datasets.download import dataset_file
+from agent_r1.tools.paths import DATA_ENV
 from agent_r1.envs.datasets.formats import load_records
 from agent_r1.envs.datasets.records import QARecord
 from agent_r1.envs.qa_env import QAEnv, QATask, title_key
 from agent_r1.tools.remote import RemoteRetriever
 from agent_r1.tools.retriever import BM25Retriever, Retriever
+from agent_r1.envs.registration import DATASET_ENV_IDS
 
 SETTINGS = ("distractor", "pooled", "corpus", "remote")
-ENV_IDS = {"hotpotqa": "AgentR1/HotpotQA-v0", "2wikimultihopqa": "AgentR1/2WikiMultihopQA-v0", "musique": "AgentR1/MuSiQue-v0"}
 
 
 def _stamp(path: Path) -> tuple[str, int, int]:
@@ -54,7 +55,7 @@ def resolve_data_path(dataset: str, split: str, data_path: str | Path | None) ->
             f"no {dataset} {split} data at {path}. Download it with\n"
             f"    agent-r1 data download {dataset} --split {split}\n"
             f"or set {DATA_ENV} to the folder that holds {dataset}/{path.name}, "
-            f"or pass gym.make({ENV_IDS[dataset]!r}, data_path='/path/to/{path.name}')."
+            f"or pass gym.make({DATASET_ENV_IDS[dataset]!r}, data_path='/path/to/{path.name}')."
         )
     return path
 

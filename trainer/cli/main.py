@@ -10,7 +10,9 @@ from pathlib import Path
 
 import gymnasium as gym
 
-from agent_r1.trainer.cli_args import (checksum, names_list, non_negative_float, non_negative_int, output_dir,
+from agent_r1.envs.registration import DATASET_ENV_IDS, unknown_env_ids
+from agent_r1.tools.paths import DEFAULT_MODEL
+from agent_r1.trainer.cli.args import (checksum, names_list, non_negative_float, non_negative_int, output_dir,
                                        output_file, positive_int)
 
 
@@ -43,11 +45,11 @@ def _check_env(env_id: str, env_kwargs: dict) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     import agent_r1.envs  # noqa: F401  (registers the ids)
-    from agent_r1.benchmarks.evaluate import format_table
+    from agent_r1.benchmarks.evaluation.evaluate import format_table
 
-    if args.env not in gym.registry:
+    if unknown := unknown_env_ids([args.env]):
         known = ", ".join(sorted(i for i in gym.registry if i.startswith("AgentR1/")))
-        raise SystemExit(f"error: unknown env {args.env!r}; registered: {known}")
+        raise SystemExit(f"error: unknown env {unknown[0]}; registered: {known} (or MODULE:ID, imported first)")
     env_kwargs = _parse_env_kwargs(args.env_arg)
     _check_env(args.env, env_kwargs)
     try:
@@ -66,15 +68,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-EVAL_POLICIES = ("oracle, random, smollm2-135m-instruct (the embedded default model), a model directory, "
+EVAL_POLICIES = (f"oracle, random, {DEFAULT_MODEL} (the embedded default model), a model directory, "
                  "a run folder of `agent-r1 train`, or hf:HUB_ID (a Hugging Face hub model, e.g. hf:Qwen/Qwen2.5-3B-Instruct)")
 
 
 def _check_policies(names: list[str]) -> None:
     """Every name is known, checked offline before any runs: a typo fails now, with the choices,
     instead of being taken for a hub id and costing a minute of network retries."""
-    from agent_r1.benchmarks.policies import POLICIES
-    from agent_r1.trainer.models import ModelNotFoundError, check_model
+    from agent_r1.benchmarks.evaluation.policies import POLICIES
+    from agent_r1.trainer.rollout.models import ModelNotFoundError, check_model
 
     for name in names:
         if name in POLICIES:
@@ -86,8 +88,8 @@ def _check_policies(names: list[str]) -> None:
 
 
 def _evaluate_all(args: argparse.Namespace, env_kwargs: dict) -> list[dict]:
-    from agent_r1.benchmarks.evaluate import evaluate, evaluate_model
-    from agent_r1.benchmarks.policies import POLICIES, make_policy
+    from agent_r1.benchmarks.evaluation.evaluate import evaluate, evaluate_model
+    from agent_r1.benchmarks.evaluation.policies import POLICIES, make_policy
 
     names = names_list(args.policy, "--policy")
     _check_policies(names)
@@ -97,8 +99,8 @@ def _evaluate_all(args: argparse.Namespace, env_kwargs: dict) -> list[dict]:
             results.append(evaluate(args.env, make_policy(name), args.episodes, seed=args.seed, env_kwargs=env_kwargs,
                                     progress=not args.quiet))
             continue
-        from agent_r1.trainer.models import ModelNotFoundError
-        from agent_r1.trainer.rollout import RolloutConfig
+        from agent_r1.trainer.rollout.models import ModelNotFoundError
+        from agent_r1.trainer.rollout.engine import RolloutConfig
 
         config = RolloutConfig(max_tokens_per_turn=args.max_tokens_per_turn, max_total_tokens=args.max_total_tokens,
                                temperature=args.temperature)
@@ -112,7 +114,8 @@ def _evaluate_all(args: argparse.Namespace, env_kwargs: dict) -> list[dict]:
 
 
 def cmd_data_download(args: argparse.Namespace) -> int:
-    from agent_r1.envs.datasets.download import DownloadError, data_home, download
+    from agent_r1.envs.datasets.download import DownloadError, download
+    from agent_r1.tools.paths import data_home
 
     splits = ["dev", "train"] if args.split == "all" else [args.split]
     for split in splits:
@@ -127,11 +130,11 @@ def cmd_data_download(args: argparse.Namespace) -> int:
     return 0
 
 
-DATASET_ENVS = ("AgentR1/HotpotQA-v0", "AgentR1/2WikiMultihopQA-v0", "AgentR1/MuSiQue-v0")
+DATASET_ENVS = tuple(DATASET_ENV_IDS.values())
 
 
 def _bench_env_kwargs(args: argparse.Namespace, envs: list[str]) -> dict[str, dict]:
-    from agent_r1.benchmarks.reference import short_name
+    from agent_r1.benchmarks.evaluation.reference import short_name
 
     shared = _parse_env_kwargs(args.env_arg)
     per_env = {env: dict(shared) for env in envs}
@@ -151,7 +154,7 @@ def _bench_env_kwargs(args: argparse.Namespace, envs: list[str]) -> dict[str, di
 
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.compare:
-        from agent_r1.benchmarks.compare import compare, format_comparison
+        from agent_r1.benchmarks.evaluation.compare import compare, format_comparison
 
         try:
             print(format_comparison(compare(Path(args.compare[0]), Path(args.compare[1]), metric=args.metric), args.metric))
@@ -161,21 +164,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if not args.out:
         raise SystemExit("error: bench needs --out DIR (or --compare A B)")
     import agent_r1.envs  # noqa: F401
-    from agent_r1.benchmarks.agents import EndpointError, check_agent, make_agent
-    from agent_r1.benchmarks.harness import paper_table, run_bench
+    from agent_r1.benchmarks.evaluation.agents import EndpointError, check_agent, make_agent
+    from agent_r1.benchmarks.evaluation.harness import paper_table, run_bench
     from agent_r1.envs.datasets import SETTINGS
 
     if args.setting is not None and args.setting not in SETTINGS:
         raise SystemExit(f"error: --setting must be one of {', '.join(SETTINGS)}, got {args.setting!r}")
     envs = names_list(args.envs, "--envs")
     policies = names_list(args.policies, "--policies")
-    unknown = [e for e in envs if e not in gym.registry]
-    if unknown:
+    if unknown := unknown_env_ids(envs):
         raise SystemExit(f"error: unknown env(s) {', '.join(unknown)}")
     env_kwargs = _bench_env_kwargs(args, envs)
     for env in envs:  # a missing dataset file fails now, not after the first policy has run
         _check_env(env, env_kwargs[env])
-    from agent_r1.trainer.models import ModelNotFoundError
+    from agent_r1.trainer.rollout.models import ModelNotFoundError
 
     try:
         for spec in policies:  # every spelling is checked, offline, before the first model loads
@@ -193,75 +195,35 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-TRAIN_HELP = {
-    "model": "smollm2-135m-instruct (the embedded default), a local directory, or hf:HUB_ID (a Hugging Face hub model)",
-    "algo": "grpo, ppo, rloo, reinforce_pp, reinforce_pp_baseline or turn_level",
-    "reward_preset": "outcome (final answer F1) or process (plus per-step rewards)",
-    "warm_start": "oracle episodes of supervised warm start before RL (0: none)",
-    "max_steps": "optimiser steps of RL",
-    "full_finetune": "train every weight instead of a LoRA adapter",
-    "eval_every": "steps between held-out evaluations (0: only before and after RL)",
-    "eval_episodes": "episodes of each held-out evaluation, per held-out env (a dataset env: questions of its "
-                     "evaluation file in order; at most all of them)",
-    "eval_seed": "the first held-out episode: episode i resets with seed eval_seed + i and, in a dataset env, poses "
-                 "question eval_seed + i (SynthHop: keep the range apart from --train-seed's)",
-    "train_seed": "seed of the first training task; task i uses train_seed + i",
-    "env": "a registered environment id, or a mixture: ID[=WEIGHT],ID[=WEIGHT],... (each GRPO group draws one env, "
-           "with probability proportional to its weight, 1 by default)",
-    "warm_start_tokens_per_forward": "the most tokens one forward pass of the warm start holds: each batch runs in "
-                                     "slices of rows; memory grows with it, speed barely",
-    "gradient_checkpointing": "recompute activations during the backward pass (warm start and RL): a pass holds "
-                              "about one layer's activations instead of all, for one more forward pass",
-    "backend": "the rollouts' sampler: transformers (the policy itself) or vllm (a vLLM engine in the training "
-               "process, handed the policy's weights after every optimiser step)",
-    "rollout_dtype": "the vllm backend's weights: auto (float32 on a CPU, the checkpoint's on a GPU), float32, bfloat16 "
-                     "or float16; the importance-sampling correction covers the difference from the trained policy",
-    "importance_sampling_cap": "vllm backend: each sampled token's loss is weighted by min(p_policy / p_vllm, CAP), "
-                               "truncated importance sampling; 0 turns the correction off",
-    "eval_envs": "the envs evaluated held out before, during and after training, comma-separated, each reported on "
-                 "its own (default: the training envs), e.g. a dataset out of the training domain",
-}
-
 # The env arguments: a dict field each, given as repeatable KEY=VALUE flags.
-ENV_ARG_FLAGS = {
-    "env_kwargs": ("--env-arg", "keyword argument of the envs for training (and, unless --eval-env-arg overrides it, "
-                                "evaluation), VALUE parsed as JSON where it can be (repeatable); ENV_ID:KEY=VALUE "
-                                "gives it to that env alone; a dataset env trains on split=train unless split or "
-                                "data_path is given"),
-    "eval_env_kwargs": ("--eval-env-arg", "keyword argument of the env for held-out evaluation only, over --env-arg "
-                                          "(repeatable); a dataset env evaluates on split=dev unless told otherwise, "
-                                          "e.g. --eval-env-arg data_path=DEV_FILE, or "
-                                          "AgentR1/MuSiQue-v0:data_path=DEV_FILE for one env; a run whose training and "
-                                          "evaluation files share questions is refused"),
-}
+# The env arguments (the dict fields), given as repeatable flags, VALUE parsed as JSON where it can be.
+ENV_ARG_SYNTAX = " (repeatable: KEY=VALUE, or ENV_ID:KEY=VALUE for one env alone, e.g. data_path=FILE)"
 
 
 def _add_train_options(parser: argparse.ArgumentParser) -> None:
     """One option per TrainConfig field; unset options keep the config file's or the default value."""
-    from agent_r1.trainer.train_config import field_defaults
+    from agent_r1.trainer.train_config import field_defaults, flag, help_text
 
     for name, default in field_defaults().items():
-        flag = "--" + name.replace("_", "-")
-        text = TRAIN_HELP.get(name, "")
-        if name in ENV_ARG_FLAGS:
-            option, text = ENV_ARG_FLAGS[name]
-            parser.add_argument(option, dest=option[2:].replace("-", "_"), action="append", default=None,
-                                metavar="[ENV_ID:]KEY=VALUE", help=text)
+        option, text = flag(name), help_text(name)
+        if isinstance(default, dict):
+            parser.add_argument(option, dest=name, action="append", default=None, metavar="[ENV_ID:]KEY=VALUE",
+                                help=text + ENV_ARG_SYNTAX)
         elif isinstance(default, bool):
-            parser.add_argument(flag, action="store_true", default=None, help=text)
+            parser.add_argument(option, action="store_true", default=None, help=text)
         else:
-            parser.add_argument(flag, type=type(default), default=None, metavar=type(default).__name__.upper(),
+            parser.add_argument(option, type=type(default), default=None, metavar=type(default).__name__.upper(),
                                 help=f"{text} (default: {default})".lstrip())
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from agent_r1.trainer.train_config import TrainConfig, field_defaults
+    from agent_r1.trainer.train_config import TrainConfig, field_defaults, flag
 
-    overrides = {name: getattr(args, name) for name in field_defaults() if getattr(args, name, None) is not None}
-    for name, (option, _) in ENV_ARG_FLAGS.items():
-        pairs = getattr(args, option[2:].replace("-", "_"))
-        if pairs:
-            overrides[name] = _parse_env_kwargs(pairs, option, per_env=True)
+    overrides = {}
+    for name, default in field_defaults().items():
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = _parse_env_kwargs(value, flag(name), per_env=True) if isinstance(default, dict) else value
     try:
         config = TrainConfig.from_file(args.config, **overrides) if args.config else TrainConfig.from_dict(overrides)
     except (FileNotFoundError, ValueError) as exc:
@@ -269,15 +231,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     import agent_r1.envs  # noqa: F401
     from agent_r1.trainer.splits import eval_env_ids, train_env_ids
 
-    unknown = [env_id for env_id in dict.fromkeys(train_env_ids(config) + eval_env_ids(config)) if env_id not in gym.registry]
-    if unknown:
-        raise SystemExit(f"error: unknown env(s) {', '.join(map(repr, unknown))}")
+    if unknown := unknown_env_ids(train_env_ids(config) + eval_env_ids(config)):
+        raise SystemExit(f"error: unknown env(s) {', '.join(unknown)}")
     try:
         output_dir(config.output_dir)
     except argparse.ArgumentTypeError as exc:
         raise SystemExit(f"error: --output-dir: {exc}") from None
-    from agent_r1.trainer.checkpoints import CorruptCheckpointError
-    from agent_r1.trainer.models import ModelNotFoundError
+    from agent_r1.trainer.rollout.checkpoints import CorruptCheckpointError
+    from agent_r1.trainer.rollout.models import ModelNotFoundError
     from agent_r1.trainer.splits import EnvArgumentError
     from agent_r1.trainer.train import BatchSplitError, RunExistsError, train
 
@@ -309,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev = commands.add_parser("eval", help="run a policy on an environment and report EM, F1 and more")
     ev.add_argument("--env", default="AgentR1/SynthHop-v0", help="a registered environment id (default: %(default)s)")
     ev.add_argument("--policy", default="oracle",
-                    help="oracle, random, a model (smollm2-135m-instruct, a model directory, a run folder of "
+                    help=f"oracle, random, a model ({DEFAULT_MODEL}, a model directory, a run folder of "
                          "`agent-r1 train`, or hf:HUB_ID for a Hugging Face hub model, e.g. hf:Qwen/Qwen2.5-3B-Instruct; "
                          "any other name fails at once), or several separated by commas")
     ev.add_argument("--episodes", type=positive_int, default=100)
@@ -341,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--envs", default=",".join(DATASET_ENVS), help="comma-separated env ids (default: the three datasets)")
     be.add_argument("--policies", default="oracle,random,naive-rag,base-tool-call",
                     help="comma-separated: oracle, random, naive-rag[:MODEL], base-tool-call[:MODEL], "
-                         "agent:MODEL_OR_RUN (MODEL: smollm2-135m-instruct, a directory, or hf:HUB_ID), "
+                         f"agent:MODEL_OR_RUN (MODEL: {DEFAULT_MODEL}, a directory, or hf:HUB_ID), "
                          "openai:MODEL@URL (key from $OPENAI_API_KEY; a request gets 60 s and 3 retries, so a dead "
                          "endpoint stops the bench after at most about 4 min; redirects are refused; a malformed "
                          "reply fails its episode alone)")

@@ -12,14 +12,14 @@ def make_generator(model: str, backend: str = "transformers", *, dtype: str = "f
     `continuous` picks continuous batching (episodes join and leave the batch
     between decode steps) over turn-synchronous batches.
     """
-    from agent_r1.trainer.models import load_model, resolve_model, tokenizer_from
+    from agent_r1.trainer.rollout.models import load_model, resolve_model, tokenizer_from
 
     if backend == "transformers":
         import torch
 
-        from agent_r1.trainer.hf_generator import TransformersGenerator
+        from agent_r1.trainer.rollout.hf_generator import TransformersGenerator
 
-        from agent_r1.trainer.continuous_hf import ContinuousTransformersGenerator
+        from agent_r1.trainer.rollout.continuous_hf import ContinuousTransformersGenerator
 
         torch.manual_seed(seed)
         policy, tokenizer = load_model(model, dtype=dtype)
@@ -27,7 +27,7 @@ def make_generator(model: str, backend: str = "transformers", *, dtype: str = "f
         generator = ContinuousTransformersGenerator(policy, tokenizer) if continuous else TransformersGenerator(policy, tokenizer)
         return generator, tokenizer
     if backend == "vllm":
-        from agent_r1.trainer.vllm_generator import ContinuousVLLMGenerator, VLLMGenerator
+        from agent_r1.trainer.rollout.vllm_generator import ContinuousVLLMGenerator, VLLMGenerator
 
         path = resolve_model(model)
         kind = ContinuousVLLMGenerator if continuous else VLLMGenerator

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
-_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+from agent_r1.tools.paths import CHECKPOINT
+
 _WEIGHTS = ("adapter_model.safetensors", "model.safetensors")
 # What json.loads raises on bad bytes: broken syntax, a 5,000-digit integer (ValueError), deep nesting.
 _JSON_ERRORS = (OSError, ValueError, RecursionError)
@@ -44,7 +44,7 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         return None
-    steps = sorted((int(m.group(1)), p) for p in run_dir.iterdir() if p.is_dir() and (m := _CHECKPOINT.match(p.name)))
+    steps = sorted((int(m.group(1)), p) for p in run_dir.iterdir() if p.is_dir() and (m := CHECKPOINT.match(p.name)))
     if not steps:
         return None
     path = steps[-1][1]
@@ -54,7 +54,7 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 
 def checkpoint_step(path: Path) -> int:
     """N, for a checkpoint-N folder."""
-    match = _CHECKPOINT.match(Path(path).name)
+    match = CHECKPOINT.match(Path(path).name)
     if match is None:
         raise ValueError(f"{path} is not a checkpoint-N folder")
     return int(match.group(1))

@@ -20,9 +20,9 @@ from typing import Hashable
 import torch
 from transformers import DynamicCache
 
-from agent_r1.trainer.generation import Sample, SamplingConfig, ends_turn
-from agent_r1.trainer.hf_generator import _closing_tokens, eos_token_ids
-from agent_r1.trainer.sampling import sample_next
+from agent_r1.trainer.rollout.generation import Sample, SamplingConfig, ends_turn
+from agent_r1.trainer.rollout.hf_generator import _closing_tokens, eos_token_ids
+from agent_r1.trainer.rollout.sampling import sample_next
 
 
 @dataclass

@@ -19,14 +19,12 @@ from typing import Any, Callable, Sequence
 
 import gymnasium as gym
 
-from agent_r1.envs.actions import ToolCallParser
-from agent_r1.trainer.generation import Generator, Sample, SamplingConfig
-from agent_r1.trainer.phases import PhaseClock
-from agent_r1.trainer.trajectory import Trajectory
+from agent_r1.envs.actions import STOP_STRINGS, ToolCallParser
+from agent_r1.trainer.rollout.generation import ContinuousGenerator, Generator, Sample, SamplingConfig
+from agent_r1.trainer.rollout.phases import PhaseClock
+from agent_r1.trainer.rollout.trajectory import Trajectory
 
 logger = logging.getLogger(__name__)
-
-STOP_STRINGS = ("</search>", "</tool_call>", "</answer>")
 
 
 class ChatTemplateError(RuntimeError):
@@ -48,8 +46,12 @@ class RolloutConfig:
 
 
 class _Episode:
-    def __init__(self, env: gym.Env, trajectory: Trajectory, rendered: str, tools: list[dict] | None) -> None:
+    def __init__(self, env: gym.Env, trajectory: Trajectory, messages: list[dict], rendered: str,
+                 tools: list[dict] | None) -> None:
         self.env, self.trajectory, self.rendered, self.tools = env, trajectory, rendered, tools
+        # The conversation as the model reads it, built from what reset and step return (envs/contract.py), so
+        # that a wrapper changing observations changes the model's tokens.
+        self.messages = messages
         self.ids = list(trajectory.prompt_ids)
         self.done = False
 
@@ -60,7 +62,7 @@ class _Episode:
         self.trajectory.truncation = None if terminated else reason
         self.trajectory.metrics = metrics or {"em": 0.0, "f1": 0.0, "answered": False}
         self.trajectory.metrics.setdefault("turns", len(self.trajectory.turn_spans))
-        self.trajectory.messages = self.env.unwrapped.messages
+        self.trajectory.messages = [dict(m) for m in self.messages]
 
 
 class RolloutEngine:
@@ -113,12 +115,14 @@ class RolloutEngine:
         resets = [self._pool.submit(env.reset, seed=seed, options=options[group]) for env, (seed, group) in zip(self._envs, plan)]
         episodes = []
         for env, (seed, group), future in zip(self._envs, plan, resets):
-            _, info = future.result()
+            statement, info = future.result()
             unwrapped = env.unwrapped
             tools = unwrapped.tool_schemas() if isinstance(unwrapped.parser, ToolCallParser) else None
-            rendered = self._render(unwrapped.messages, tools)
+            # The statement reset returns is the conversation's last message; a system prompt may come before it.
+            messages = [*unwrapped.messages[:-1], {"role": "user", "content": _text(statement, "reset")}]
+            rendered = self._render(messages, tools)
             trajectory = Trajectory(self.env_id, seed, group, info.get("task_id"), self._encode(rendered))
-            episodes.append(_Episode(env, trajectory, rendered, tools))
+            episodes.append(_Episode(env, trajectory, messages, rendered, tools))
         return episodes
 
     def rollout(self, seeds: Sequence[int], group_size: int = 1, *, teacher: Callable[[gym.Env], str] | None = None,
@@ -136,7 +140,7 @@ class RolloutEngine:
             self._check_budget(episode)
         if teacher is not None:
             self._run_in_turns(episodes, teacher)
-        elif hasattr(self.generator, "submit"):
+        elif isinstance(self.generator, ContinuousGenerator):
             self._run_continuous(episodes)
         else:
             self._run_in_turns(episodes)
@@ -228,7 +232,11 @@ class RolloutEngine:
             trajectory.reward_last_turn(0.0, {})
             episode.finish("step_error")
             return
-        _, reward, terminated, truncated, info = future.result()
+        observation, reward, terminated, truncated, info = future.result()
+        episode.messages.append({"role": "assistant", "content": self._written(sample)})
+        if observation:
+            role = info.get("observation_role", episode.env.unwrapped.parser.observation_role)
+            episode.messages.append({"role": role, "content": _text(observation, "step")})
         trajectory.reward_last_turn(float(reward), info.get("reward_components", {}))
         if terminated or truncated:
             trajectory.outcome = {k: info[k] for k in ("prediction", "gold_answer") if k in info}
@@ -241,7 +249,7 @@ class RolloutEngine:
 
     def _append_observation(self, episode: _Episode, sample: Sample) -> None:
         seen = episode.rendered + self._written(sample)  # what the model has read and written so far
-        full = self._render(episode.env.unwrapped.messages, episode.tools)
+        full = self._render(episode.messages, episode.tools)
         if not full.startswith(seen):
             at = next((i for i, (a, b) in enumerate(zip(seen, full)) if a != b), min(len(seen), len(full)))
             raise ChatTemplateError(
@@ -269,3 +277,10 @@ class RolloutEngine:
     def _check_budget(self, episode: _Episode) -> None:
         if len(episode.ids) >= self.config.max_total_tokens:
             episode.finish("max_total_tokens")
+
+
+def _text(observation: Any, method: str) -> str:
+    if not isinstance(observation, str):
+        raise TypeError(f"the env's {method} returned a {type(observation).__name__} observation: the rollout engine "
+                        "reads text observations (envs/contract.py)")
+    return observation

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable
 
 import gymnasium as gym
 
-from agent_r1.trainer.trajectory import Trajectory
+from agent_r1.trainer.rollout.trajectory import Trajectory
 
 logger = logging.getLogger(__name__)
 

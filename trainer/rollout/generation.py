@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Hashable, Protocol, Sequence, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,28 @@ class Generator(Protocol):
     def generate(self, prompts: Sequence[Sequence[int]], config: SamplingConfig, *, max_new_tokens: Sequence[int] | None = None) -> list[Sample]:
         """`max_new_tokens`, when given, caps each prompt's budget below config.max_new_tokens."""
         ...
+
+
+@runtime_checkable
+class ContinuousGenerator(Protocol):
+    """A generator driven turn by turn (continuous batching): the rollout engine submits an episode's next turn as
+    soon as its env answers, while the other turns keep decoding. A generator with these methods gets that mode."""
+
+    def submit(self, key: Hashable, prompt: list[int], budget: int, config: SamplingConfig) -> None:
+        """Queues one turn of at most `budget` new tokens; `step` hands it back under `key`."""
+
+    def step(self) -> list[tuple[Hashable, Sample]]:
+        """Advances every queued turn a little; returns the turns that finished."""
+
+    def drop(self, key: Hashable) -> None:
+        """Forgets what is kept for `key` (its cached prefix): the episode is over."""
+
+    def abort(self) -> None:
+        """Cancels every turn in flight (a rollout failed): none of them comes back from a later `step`."""
+
+    @property
+    def busy(self) -> bool:
+        """Whether a turn is in flight."""
 
 
 # A stop string is at most this many tokens long: only the tail of a turn can hold a new one.

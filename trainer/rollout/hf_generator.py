@@ -10,10 +10,10 @@ from typing import Sequence
 import torch
 from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
-from agent_r1.trainer.generation import Sample, SamplingConfig, ends_turn
-from agent_r1.trainer.kv_cache import GrowingCache
-from agent_r1.trainer.phases import PhaseClock
-from agent_r1.trainer.sampling import TokenSampler
+from agent_r1.trainer.rollout.generation import Sample, SamplingConfig, ends_turn
+from agent_r1.trainer.rollout.kv_cache import GrowingCache
+from agent_r1.trainer.rollout.phases import PhaseClock
+from agent_r1.trainer.rollout.sampling import TokenSampler
 
 
 def eos_token_ids(model, tokenizer) -> set[int]:

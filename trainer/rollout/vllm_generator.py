@@ -16,7 +16,7 @@ import os
 import socket
 from typing import TYPE_CHECKING, Iterable, Sequence
 
-from agent_r1.trainer.generation import Sample, SamplingConfig
+from agent_r1.trainer.rollout.generation import Sample, SamplingConfig
 
 if TYPE_CHECKING:
     import torch

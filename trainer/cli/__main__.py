@@ -1,0 +1,5 @@
+import sys
+
+from agent_r1.trainer.cli.main import main
+
+sys.exit(main())
