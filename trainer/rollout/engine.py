@@ -219,6 +219,7 @@ class RolloutEngine:
 
     def _after_step(self, episode: _Episode, sample: Sample, future) -> None:
         trajectory = episode.trajectory
+        episode.messages.append({"role": "assistant", "content": self._written(sample)})
         if not future.done():
             # The env is stuck in step() and can no longer be trusted: replace it, end the episode.
             logger.warning("env.step of %s (seed %d) timed out after %.1f s", self.env_id, trajectory.seed, self.config.step_timeout)
@@ -233,7 +234,6 @@ class RolloutEngine:
             episode.finish("step_error")
             return
         observation, reward, terminated, truncated, info = future.result()
-        episode.messages.append({"role": "assistant", "content": self._written(sample)})
         if observation:
             role = info.get("observation_role", episode.env.unwrapped.parser.observation_role)
             episode.messages.append({"role": role, "content": _text(observation, "step")})
