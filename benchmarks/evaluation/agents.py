@@ -253,9 +253,9 @@ class EndpointAgent:
         logger.warning("%s, episode %d of %s: %s; the episode counts as failed", self.name, index, env_id, error)
         # The env's own score for an episode that ends with no answer (as at truncation): a failed
         # episode counts as a miss in every mean, rather than leaving them.
-        _, metrics, extra = env.unwrapped._finish(None)
-        return EpisodeResult(env_id, self.name, index, info.get("task_id"), {**metrics, "turns": turn},
-                             gold_answer=extra.get("gold_answer"), tokens=tokens, messages=env.unwrapped.messages,
+        end = env.unwrapped._finish(None)
+        return EpisodeResult(env_id, self.name, index, info.get("task_id"), {**end.metrics, "turns": turn},
+                             gold_answer=end.info.get("gold_answer"), tokens=tokens, messages=env.unwrapped.messages,
                              error=error)
 
     def run(self, env_id, env_kwargs, indices):
