@@ -63,10 +63,9 @@ def _returns_to_go(t: Trajectory, gamma: float = 1.0) -> torch.Tensor:
     rewards = torch.tensor(t.token_rewards, dtype=torch.float32)
     if gamma == 1.0:
         return rewards.flip(0).cumsum(0).flip(0)
-    mask, out, running = _mask(t), torch.zeros_like(rewards), 0.0
-    for position in reversed(mask.nonzero().squeeze(1).tolist()):
-        running = float(rewards[position]) + gamma * running
-        out[position] = running
+    positions = _mask(t).nonzero().squeeze(1)
+    out = torch.zeros_like(rewards)
+    out[positions] = _discounted_sums(rewards[positions].tolist(), gamma)
     return out
 
 
@@ -157,9 +156,6 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, *, gamm
 
 # The estimators that normalise over the whole batch: they take `sum_across`, to see every process's episodes.
 WHOLE_BATCH = ("reinforce_pp", "reinforce_pp_baseline")
-# The estimators that credit steps with later rewards, and so take a discount `gamma` (PPO's gae too). GRPO and RLOO
-# score whole episodes: there is nothing to discount.
-DISCOUNTED = ("reinforce_pp", "reinforce_pp_baseline", "turn_level", "ppo")
 
 ESTIMATORS: dict[str, Callable[..., list[torch.Tensor]]] = {
     "grpo": grpo,

@@ -31,12 +31,12 @@ os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 from trl import GRPOConfig, GRPOTrainer  # noqa: E402
 
 from agent_r1.envs.metrics import summarize
-from agent_r1.trainer.advantages import DISCOUNTED, ESTIMATORS, WHOLE_BATCH, gae, whiten
+from agent_r1.trainer.advantages import ESTIMATORS, WHOLE_BATCH, gae, whiten
 from agent_r1.trainer.rollout.episodes import EpisodePlan, run_episodes
 from agent_r1.trainer.rollout.hf_generator import TransformersGenerator
 from agent_r1.trainer.rollout.engine import RolloutConfig, RolloutEngine
 from agent_r1.trainer.step_mechanics import OptimizerClock, StepMechanics
-from agent_r1.trainer.train_config import ALGORITHMS
+from agent_r1.trainer.train_config import ALGORITHMS, DISCOUNTED
 from agent_r1.trainer.trainer_checkpoints import AtomicCheckpoints
 from agent_r1.trainer.rollout.trajectory import Trajectory
 from agent_r1.trainer.value_head import ValueHead, captured_hidden_states

@@ -13,6 +13,9 @@ from agent_r1.tools.paths import DEFAULT_MODEL
 
 # Light on purpose: the command line builds its parser from this module without importing torch or TRL.
 ALGORITHMS = ("grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline", "turn_level", "ppo")
+# The algorithms that credit steps with later rewards, and so take a discount `gamma` (PPO through its GAE). GRPO and
+# RLOO score whole episodes: there is nothing to discount.
+DISCOUNTED = ("reinforce_pp", "reinforce_pp_baseline", "turn_level", "ppo")
 ROLLOUT_DTYPES = ("auto", "float32", "bfloat16", "float16")
 # A warm-start batch runs in slices of rows of at most this many tokens (at least one row). On the reference CPU the
 # time per token is the same at 512, 1024 and 4096, and the process's peak 3.4, 5.1 and 10.8 GB
@@ -169,9 +172,9 @@ class TrainConfig:
             problems.append(f"gae_lambda must be between 0 and 1, got {self.gae_lambda}")
         if "gamma" not in infinite and not 0 < self.gamma <= 1:
             problems.append(f"gamma must be above 0 and at most 1, got {self.gamma}")
-        elif self.gamma != 1 and self.algo in ("grpo", "rloo"):
+        elif self.gamma != 1 and self.algo not in DISCOUNTED:
             problems.append(f"{self.algo} scores whole episodes, so gamma has nothing to discount: leave it at 1, or "
-                            "use ppo, reinforce_pp, reinforce_pp_baseline or turn_level")
+                            f"use one of {', '.join(DISCOUNTED)}")
         return problems
 
     @property
