@@ -9,6 +9,7 @@ and faiss are imported when a dense retriever is first built, so `import agent_r
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
@@ -43,7 +44,7 @@ class DenseRetriever:
         default_query, default_passage = prefixes(encoder)
         self.query_prefix = default_query if query_prefix is None else query_prefix
         self.passage_prefix = default_passage if passage_prefix is None else passage_prefix
-        self.model = SentenceTransformer(resolve_encoder(encoder), device="cpu" if not _cuda() else None)
+        self.model = SentenceTransformer(resolve_encoder(encoder))  # on a GPU where there is one
         self.batch_size, self.progress = batch_size, progress
         embeddings = self._passage_embeddings(cache_dir or data_home() / "embeddings")
         self.index = _build_index(embeddings, index, hnsw_neighbors, hnsw_ef_search)
@@ -86,12 +87,6 @@ class DenseRetriever:
         return digest.hexdigest()[:24]
 
 
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
 def _build_index(embeddings: np.ndarray, kind: str, neighbors: int, ef_search: int):
     import faiss
 
@@ -114,7 +109,7 @@ def _load(path: Path, record: Path, count: int) -> np.ndarray | None:
         data = path.read_bytes()
         if hashlib.sha256(data).hexdigest() != expected["sha256"]:
             raise ValueError("its checksum differs from the one recorded")
-        embeddings = np.load(path, allow_pickle=False)
+        embeddings = np.load(io.BytesIO(data), allow_pickle=False)
         if embeddings.shape != (count, expected["dim"]) or embeddings.dtype != np.float32:
             raise ValueError(f"it holds {embeddings.shape} {embeddings.dtype}, not {count} float32 rows")
         return embeddings
@@ -125,10 +120,11 @@ def _load(path: Path, record: Path, count: int) -> np.ndarray | None:
 
 def _save(path: Path, record: Path, embeddings: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    np.save(buffer, embeddings, allow_pickle=False)
+    data = buffer.getvalue()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        np.save(f, embeddings, allow_pickle=False)
-    data = tmp.read_bytes()
+    tmp.write_bytes(data)
     os.replace(tmp, path)
     record.write_text(json.dumps({"sha256": hashlib.sha256(data).hexdigest(), "dim": int(embeddings.shape[1]),
                                   "count": int(embeddings.shape[0])}))

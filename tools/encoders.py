@@ -18,11 +18,10 @@ import shutil
 import zipfile
 from pathlib import Path
 
-from agent_r1.tools.paths import DEFAULT_ENCODER, data_home
+from agent_r1.tools.paths import DEFAULT_ENCODER, HUB_PREFIX, data_home
 
 logger = logging.getLogger(__name__)
 
-HUB_PREFIX = "hf:"
 _PACKAGE, _ZIP, _FOLDER = "all_minilm_l6_v2", "model.zip", "all-MiniLM-L6-v2"
 _STAMP = "agent_r1_unpacked.json"
 _BGE_QUERY = "Represent this sentence for searching relevant passages: "

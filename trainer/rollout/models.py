@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent_r1.tools.paths import DEFAULT_MODEL, RunFolder, data_home
+from agent_r1.tools.paths import DEFAULT_MODEL, HUB_PREFIX, RunFolder, data_home
 
 logger = logging.getLogger(__name__)
 
@@ -134,8 +134,6 @@ def _conversion_is_current(target: Path) -> bool:
         logger.warning("%s was converted by an older agent-r1 or has other special tokens now; converting again", target)
     return current
 
-
-HUB_PREFIX = "hf:"
 
 
 def resolve_model(name_or_path: str) -> str:
