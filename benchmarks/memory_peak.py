@@ -19,9 +19,8 @@ import shutil
 from pathlib import Path
 
 from agent_r1.benchmarks.train_runs import chosen, median, report, step_records, train_run
-from agent_r1.tools.paths import DEFAULT_MODEL
+from agent_r1.tools.paths import DEFAULT_MODEL, RunFolder
 from agent_r1.trainer.train import WARM_START_COST
-from agent_r1.tools.paths import RunFolder
 
 # name -> (train options, whether it starts from the shared warm start)
 VARIANTS = {

@@ -59,6 +59,3 @@ class RunFolder:
     @property
     def final(self) -> Path:
         return self.root / "final"  # the trained model (adapter and tokenizer)
-
-    def checkpoint(self, step: int) -> Path:
-        return self.root / f"checkpoint-{step}"

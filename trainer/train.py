@@ -228,19 +228,20 @@ def train(config: TrainConfig, *, resume: bool = False, initial_eval: dict[str, 
     `initial_eval` is the held-out evaluation of the starting weights when the caller has it
     already (runs sharing one warm start), so it is not repeated."""
     out = Path(config.output_dir)
-    saved = RunFolder(out).config
+    folder = RunFolder(out)
+    saved = folder.config
     checkpoint = None
     # Everything a resume reads is checked first: a damaged file is one clear error, not a traceback after the model loads.
     if resume:
         config = _resumed_config(config, saved)
-        finished = _finished_summary(RunFolder(out).summary, config.max_steps)
+        finished = _finished_summary(folder.summary, config.max_steps)
         if finished is not None:
             return finished
-        check_metrics_log(RunFolder(out).metrics)
+        check_metrics_log(folder.metrics)
         checkpoint = latest_checkpoint(out)
     elif out.exists() and (saved.exists() or latest_checkpoint(out)):
         raise RunExistsError(f"{out} already holds a run: pass --resume to continue it, or choose another --output-dir")
-    _check_warm_start(config, RunFolder(out).warm_start)
+    _check_warm_start(config, folder.warm_start)
     held_out = check_envs(config)
     resolve_model(config.model)  # a missing model fails before the run folder is made
     # Under `accelerate launch`, every process has checked the folder before the main one writes to it.
@@ -285,7 +286,7 @@ def train(config: TrainConfig, *, resume: bool = False, initial_eval: dict[str, 
         run.trainer.close()
         return None
     after = run.evaluate(run.trainer.state.global_step)
-    save_atomically(RunFolder(out).final, lambda tmp: _save_final(run.trainer, tmp))
+    save_atomically(folder.final, lambda tmp: _save_final(run.trainer, tmp))
     summary = {
         "env": config.env, "algo": config.algo, "reward_preset": config.reward_preset, "model": config.model,
         "steps": run.trainer.state.global_step, "eval_episodes": sum(len(env.held_out) for env in held_out),
@@ -293,15 +294,15 @@ def train(config: TrainConfig, *, resume: bool = False, initial_eval: dict[str, 
         "eval": {env.env_id: {"episodes": len(env.held_out), **_before_after(before, after, env.env_id)}
                  for env in held_out},
         "rl_seconds_this_session": rl_seconds, "seconds_this_session": time.perf_counter() - started,
-        "final": str(RunFolder(out).final), "metrics": str(run.log.path), **run.task_ids(),
+        "final": str(folder.final), "metrics": str(run.log.path), **run.task_ids(),
         "step_seconds": _per_step(run.trainer.phase_seconds, run.trainer.state.global_step - first_step),
         "peak_resident_gb": peak_resident_gb(),
     }
     logger.info("a step's time, averaged over this session's: %s; peak memory %.1f GB", ", ".join(
         f"{name} {seconds:.1f} s" for name, seconds in summary["step_seconds"].items() if seconds), summary["peak_resident_gb"])
-    curve = plot_curve(run.log, RunFolder(out).curve, f"{config.algo} on {config.env} ({config.model})")
+    curve = plot_curve(run.log, folder.curve, f"{config.algo} on {config.env} ({config.model})")
     summary["curve"] = str(curve) if curve else None
-    RunFolder(out).summary.write_text(json.dumps(summary, indent=1))
+    folder.summary.write_text(json.dumps(summary, indent=1))
     run.trainer.close()
     return summary
 
