@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, shared_file
+from test_layering import modules
 
 SOURCES = ["setup.py", "setup.cfg", "pyproject.toml", "README.md", "envs", "tools", "trainer", "benchmarks"]
-FOLDERS = ["envs", "tools", "trainer", "benchmarks"]
 
 # Imports every module of the installed agent_r1 and prints each name and file.
 WALK = """
@@ -63,12 +63,7 @@ def test_the_wheel_holds_and_imports_every_module(wheel_env):
     walk = subprocess.run([str(python), "-c", WALK], capture_output=True, text=True, cwd=work)
     assert walk.returncode == 0, walk.stderr
     installed = json.loads(walk.stdout.splitlines()[-1])
-    expected = set()
-    for folder in FOLDERS:
-        for path in (ROOT / folder).rglob("*.py"):
-            parts = path.relative_to(ROOT / folder).with_suffix("").parts
-            expected.add(".".join(["agent_r1", folder, *(parts[:-1] if parts[-1] == "__init__" else parts)]))
-    assert set(installed) == expected
+    assert set(installed) == set(modules())  # every module of the checkout's folders
     assert all(file.startswith(str(fresh)) for file in installed.values())
 
 
