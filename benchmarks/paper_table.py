@@ -33,7 +33,7 @@ from agent_r1.benchmarks.evaluation.harness import run_bench
 from agent_r1.benchmarks.paper_report import write_report
 from agent_r1.trainer.run_log import MetricsLog
 from agent_r1.trainer.train import train
-from agent_r1.trainer.train_config import TrainConfig
+from agent_r1.trainer.train_config import RolloutSettings, TrainConfig, WarmStartSettings
 from agent_r1.envs.registration import DATASET_ENV_IDS
 from agent_r1.tools.paths import RunFolder
 
@@ -48,9 +48,9 @@ DEV_FILES = {HOTPOT: "hotpotqa/dev_distractor_500.jsonl", WIKI: "2wikimultihopqa
 ENV_ARGS = {"setting": "pooled", "top_k": 3, "max_passage_chars": 300, "max_turns": 5}
 MAX_TOKENS_PER_TURN = 48
 # One algorithm is about 45 minutes of training on 2 cores: 30 steps of 4 questions x 4 episodes.
-TRAINING = dict(max_steps=30, groups_per_step=4, group_size=4, micro_batch_size=4, warm_start=256,
-                eval_every=10, eval_episodes=30, max_tokens_per_turn=MAX_TOKENS_PER_TURN,
-                max_total_tokens=1280, save_every=5, seed=0)
+TRAINING = dict(max_steps=30, groups_per_step=4, group_size=4, micro_batch_size=4, eval_every=10, eval_episodes=30,
+                save_every=5, seed=0, warm_start=WarmStartSettings(episodes=256),
+                rollout=RolloutSettings(max_tokens_per_turn=MAX_TOKENS_PER_TURN, max_total_tokens=1280))
 RUNS = "grpo:outcome,ppo:outcome,rloo:outcome,reinforce_pp:outcome,grpo:process"
 BASELINES = "naive-rag,base-tool-call"
 

@@ -70,7 +70,6 @@ def _measure(args, config) -> list[dict]:
     from trl.trainer.utils import shuffle_sequence_dict, split_tensor_dict
 
     from agent_r1.trainer.agent_trainer import AgentTrainer
-    from agent_r1.trainer.rollout.engine import RolloutConfig
     from agent_r1.trainer.splits import rollout_env
     from agent_r1.trainer.train import _grpo_args, _load_weights
 
@@ -78,8 +77,7 @@ def _measure(args, config) -> list[dict]:
     if args.warm_start:
         _load_weights(model, args.warm_start)
     env_id, env_kwargs = rollout_env(config)
-    rollout = RolloutConfig(max_turns=config.max_turns, max_tokens_per_turn=config.max_tokens_per_turn,
-                            max_total_tokens=config.max_total_tokens, temperature=config.temperature)
+    rollout = config.rollout.engine()
     trainer = AgentTrainer(model, tokenizer, env_id, [0], _grpo_args(config, Path(config.output_dir)), env_kwargs=env_kwargs,
                            rollout=rollout)
     slices = config.episodes_per_step // config.micro_batch_size

@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     out = Path(args.out)
     base = TrainConfig.from_file(args.config) if args.config else TrainConfig()
-    base = replace(base, max_steps=args.max_steps, eval_episodes=args.eval_episodes, eval_every=0, warm_start=args.warm_start)
+    base = replace(base, max_steps=args.max_steps, eval_episodes=args.eval_episodes, eval_every=0,
+                   warm_start=replace(base.warm_start, episodes=args.warm_start))
     pairs = [tuple(item.split(":")) for item in args.runs.split(",")]
     for pair in pairs:
         if len(pair) != 2:

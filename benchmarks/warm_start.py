@@ -22,7 +22,8 @@ from agent_r1.trainer.rollout.hf_generator import TransformersGenerator
 from agent_r1.trainer.rollout.models import LoraSpec, load_model
 from agent_r1.trainer.rollout.engine import RolloutConfig, RolloutEngine
 from agent_r1.tools.paths import DEFAULT_MODEL
-from agent_r1.trainer.sft import WarmStartConfig, warm_start
+from agent_r1.trainer.sft import warm_start
+from agent_r1.trainer.train_config import WarmStartSettings
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> dict:
     torch.manual_seed(0)
     model, tokenizer = load_model(DEFAULT_MODEL, lora=LoraSpec(r=16, alpha=32))
     start = time.perf_counter()
-    losses = warm_start(model, tokenizer, args.env, WarmStartConfig(args.episodes, args.epochs, 8, args.learning_rate))
+    losses = warm_start(model, tokenizer, args.env, WarmStartSettings(args.episodes, args.epochs, args.learning_rate))
     train_seconds = time.perf_counter() - start
     engine = RolloutEngine(TransformersGenerator(model, tokenizer), tokenizer, args.env,
                            config=RolloutConfig(max_tokens_per_turn=48, temperature=0.0))

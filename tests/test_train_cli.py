@@ -158,7 +158,7 @@ def write_run(out, **settings):
     from agent_r1.trainer.train_config import TrainConfig
 
     out.mkdir()
-    config = TrainConfig(output_dir=str(out), model=str(out.parent / "no-model"), **settings)
+    config = TrainConfig.from_dict({"output_dir": str(out), "model": str(out.parent / "no-model"), **settings})
     (out / "train_config.json").write_text(config.to_json())
     (out / "metrics.jsonl").write_text(json.dumps({"step": 0, "eval": {"em": 0.0, "f1": 0.1}}) + "\n"
                                        + json.dumps({"step": 1, "train": {"loss": 0.5}}) + "\n")

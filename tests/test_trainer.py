@@ -1,6 +1,5 @@
 """The RL trainer end to end on a tiny model: every algorithm learns something, masks hold, LoRA stays LoRA."""
 
-import json
 import math
 
 import pytest
@@ -107,34 +106,3 @@ def test_a_batch_that_splits_a_group_is_refused(smollm2_tokenizer, tmp_path):
         trainer._rollout(["seed=1", "seed=1", "seed=2", "seed=2"], trainer)
     with pytest.raises(ValueError, match="seed=N"):
         trainer._rollout(["What is 2+2?"] * 4, trainer)
-
-
-def test_training_seeds_never_overlap_the_evaluation_seeds():
-    from agent_r1.trainer.train_config import TrainConfig
-
-    config = TrainConfig()
-    train = set(range(config.train_seed, config.train_seed + config.max_steps * config.groups_per_step))
-    evaluation = set(range(config.eval_seed, config.eval_seed + 10_000))
-    warm = set(range(10_000, 10_000 + 50_000))  # WarmStartConfig.seed onwards
-    assert not train & evaluation and not warm & evaluation and not train & warm
-
-
-def test_config_files_and_their_errors(tmp_path):
-    from agent_r1.trainer.train_config import TrainConfig
-
-    toml = tmp_path / "run.toml"
-    toml.write_text('algo = "ppo"\nmax_steps = 7\nlearning_rate = 1e-4\n[env_kwargs]\nhops = 2\n')
-    config = TrainConfig.from_file(toml, max_steps=9)
-    assert (config.algo, config.max_steps, config.env_kwargs) == ("ppo", 9, {"hops": 2})
-    (tmp_path / "run.json").write_text(json.dumps({"algo": "a2c"}))
-    with pytest.raises(ValueError, match="algo must be one of"):
-        TrainConfig.from_file(tmp_path / "run.json")
-    with pytest.raises(ValueError, match="unknown setting.*lerning_rate"):
-        TrainConfig.from_dict({"lerning_rate": 1.0})
-    with pytest.raises(ValueError, match="max_steps must be a int"):
-        TrainConfig.from_dict({"max_steps": "ten"})
-    with pytest.raises(ValueError, match="multiple of micro_batch_size"):
-        TrainConfig(groups_per_step=3, group_size=2, micro_batch_size=4)
-    (tmp_path / "bad.toml").write_text("algo = ")
-    with pytest.raises(ValueError, match="not valid TOML"):
-        TrainConfig.from_file(tmp_path / "bad.toml")

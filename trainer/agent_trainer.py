@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Sequence
 
 import torch
@@ -36,7 +36,7 @@ from agent_r1.trainer.rollout.episodes import EpisodePlan, run_episodes
 from agent_r1.trainer.rollout.hf_generator import TransformersGenerator
 from agent_r1.trainer.rollout.engine import RolloutConfig, RolloutEngine
 from agent_r1.trainer.step_mechanics import OptimizerClock, StepMechanics
-from agent_r1.trainer.train_config import ALGORITHMS, DISCOUNTED
+from agent_r1.trainer.train_config import ALGORITHMS, DISCOUNTED, PPOSettings
 from agent_r1.trainer.trainer_checkpoints import AtomicCheckpoints
 from agent_r1.trainer.rollout.trajectory import Trajectory
 from agent_r1.trainer.value_head import ValueHead, captured_hidden_states
@@ -67,13 +67,6 @@ def pad_right(rows: Sequence[torch.Tensor], width: int) -> torch.Tensor:
     for i, row in enumerate(rows):
         out[i, : min(width, len(row))] = row[:width]
     return out
-
-
-@dataclass(frozen=True)
-class PPOSettings:
-    value_coef: float = 0.5
-    value_clip: float = 0.2
-    lam: float = 0.95
 
 
 def episode_stats(trajectories: Sequence[Trajectory]) -> dict[str, float]:
@@ -281,7 +274,7 @@ class AgentTrainer(StepMechanics, AtomicCheckpoints, GRPOTrainer):
         for row, t in enumerate(self.trajectories):
             n = len(t.response_ids)
             mask = torch.tensor(t.loss_mask, dtype=torch.float32)
-            a, r = gae(torch.tensor(t.token_rewards), values[row, :n] * mask, mask, gamma=self.gamma, lam=self.ppo.lam)
+            a, r = gae(torch.tensor(t.token_rewards), values[row, :n] * mask, mask, gamma=self.gamma, lam=self.ppo.gae_lambda)
             advantages.append(a)
             returns.append(r)
         masks = [torch.tensor(t.loss_mask, dtype=torch.float32) for t in self.trajectories]

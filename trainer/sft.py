@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass
 from typing import Any, Sequence
 
 import torch
 
 from agent_r1.trainer.rollout.engine import RolloutConfig, RolloutEngine
-from agent_r1.trainer.train_config import WARM_START_TOKENS_PER_FORWARD
+from agent_r1.trainer.train_config import WarmStartSettings
 from agent_r1.trainer.rollout.trajectory import Trajectory
 
 logger = logging.getLogger(__name__)
@@ -84,19 +83,6 @@ def accumulate_sft_loss(model, batch: dict[str, torch.Tensor], tokens_per_forwar
     return loss
 
 
-@dataclass(frozen=True)
-class WarmStartConfig:
-    episodes: int = 256
-    epochs: int = 1
-    batch_size: int = 8
-    learning_rate: float = 2e-4
-    seed: int = 10_000  # oracle episodes use seeds from here on, apart from evaluation seeds
-    tokens_per_forward: int = WARM_START_TOKENS_PER_FORWARD  # a batch runs in slices of rows of at most this many tokens
-    # Activations recomputed in the backward pass instead of kept: memory of about one layer's instead of every
-    # layer's, for one more forward pass.
-    gradient_checkpointing: bool = False
-
-
 def oracle_trajectories(tokenizer, env_id: str, episodes: int, *, seed: int = 10_000, env_kwargs: dict[str, Any] | None = None,
                         max_total_tokens: int = 2048) -> list[Trajectory]:
     engine = RolloutEngine(None, tokenizer, env_id, env_kwargs=env_kwargs, config=RolloutConfig(max_total_tokens=max_total_tokens))
@@ -108,16 +94,22 @@ def oracle_trajectories(tokenizer, env_id: str, episodes: int, *, seed: int = 10
     return trajectories
 
 
-def warm_start(model, tokenizer, env_id: str, config: WarmStartConfig = WarmStartConfig(), *,
+def warm_start(model, tokenizer, env_id: str, config: WarmStartSettings, *,
                env_kwargs: dict[str, Any] | None = None, progress: bool = True,
-               data: Sequence[Trajectory] | None = None) -> list[float]:
+               data: Sequence[Trajectory] | None = None, batch_size: int = 8,
+               gradient_checkpointing: bool = False) -> list[float]:
     """Fine-tunes `model` (its trainable parameters: the LoRA adapter, if any) on oracle trajectories.
     Returns the loss of every optimiser step. `data` is the trajectories when the caller made them already
-    (a training run, to record their tasks); else config.episodes of them are made here."""
+    (a training run, to record their tasks); else config.episodes of them are made here, and fed `batch_size` per
+    optimiser step. With
+    `gradient_checkpointing`, activations are recomputed in the backward pass instead of kept: the memory of about
+    one layer's instead of every layer's, for one more forward pass."""
     from tqdm.auto import tqdm
 
     if data is None:
         data = oracle_trajectories(tokenizer, env_id, config.episodes, seed=config.seed, env_kwargs=env_kwargs)
+    if not data:
+        raise ValueError("the warm start has no episodes: give it at least one (WarmStartSettings.episodes)")
     parameters = [p for p in model.parameters() if p.requires_grad]
     if not parameters:
         raise ValueError("the model has no trainable parameters")
@@ -126,16 +118,16 @@ def warm_start(model, tokenizer, env_id: str, config: WarmStartConfig = WarmStar
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     losses = []
     model.train()
-    if config.gradient_checkpointing:
+    if gradient_checkpointing:
         # Non-reentrant checkpointing needs no gradient on the inputs, so a frozen base model with an adapter works.
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    steps = config.epochs * -(-len(data) // config.batch_size)
+    steps = config.epochs * -(-len(data) // batch_size)
     with tqdm(total=steps, desc="warm start", disable=not progress, leave=False) as bar:
         for _ in range(config.epochs):
             order = list(range(len(data)))
             rng.shuffle(order)
-            for first in range(0, len(order), config.batch_size):
-                batch = collate([data[i] for i in order[first : first + config.batch_size]], pad)
+            for first in range(0, len(order), batch_size):
+                batch = collate([data[i] for i in order[first : first + batch_size]], pad)
                 optimizer.zero_grad()
                 loss = accumulate_sft_loss(model, {k: v.to(next(model.parameters()).device) for k, v in batch.items()},
                                            config.tokens_per_forward)
@@ -143,7 +135,7 @@ def warm_start(model, tokenizer, env_id: str, config: WarmStartConfig = WarmStar
                 losses.append(loss)
                 bar.update(1)
                 bar.set_postfix(loss=f"{losses[-1]:.3f}")
-    if config.gradient_checkpointing:
+    if gradient_checkpointing:
         model.gradient_checkpointing_disable()
     model.eval()
     return losses

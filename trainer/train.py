@@ -30,14 +30,13 @@ from transformers import TrainerCallback
 
 import agent_r1.envs  # noqa: F401  (registers the ids)
 from agent_r1.envs.mixture import qualified
-from agent_r1.trainer.agent_trainer import AgentTrainer, PPOSettings, episode_stats
+from agent_r1.trainer.agent_trainer import AgentTrainer, episode_stats
 from agent_r1.trainer.rollout.checkpoints import (CorruptCheckpointError, check_metrics_log, checkpoint_step, latest_checkpoint,
                                           read_json_object, safetensors_problem, save_atomically, task_ids_problem)
 from agent_r1.trainer.rollout.models import LoraSpec, load_model, resolve_model
 from agent_r1.trainer.rollout.phases import peak_resident_gb, release_freed_memory
-from agent_r1.trainer.rollout.engine import RolloutConfig
 from agent_r1.trainer.run_log import MetricsLog, plot_curve
-from agent_r1.trainer.sft import WarmStartConfig, oracle_trajectories, warm_start
+from agent_r1.trainer.sft import oracle_trajectories, warm_start
 from agent_r1.trainer.splits import EvalEnv, check_envs, eval_envs, rollout_env, train_env_ids
 from agent_r1.trainer.train_config import TrainConfig
 from agent_r1.tools.paths import RunFolder
@@ -124,20 +123,18 @@ class _Run:
 def _load(config: TrainConfig, out: Path):
     lora = None if config.full_finetune else LoraSpec(r=config.lora_r, alpha=config.lora_alpha)
     model, tokenizer = load_model(config.model, lora=lora)
-    if config.warm_start:
+    if config.warm_start.episodes:
         stage = RunFolder(out).warm_start
         if stage.exists():
             logger.info("warm start: reusing %s", stage)
             _load_weights(model, stage)
         else:
-            settings = WarmStartConfig(config.warm_start, config.warm_start_epochs, config.micro_batch_size,
-                                       config.warm_start_learning_rate,
-                                       tokens_per_forward=config.warm_start_tokens_per_forward,
-                                       gradient_checkpointing=config.gradient_checkpointing)
+            settings = config.warm_start
             env_id, env_kwargs = rollout_env(config)  # a mixture's oracle episodes come from every member
             started = time.perf_counter()
             data = oracle_trajectories(tokenizer, env_id, settings.episodes, seed=settings.seed, env_kwargs=env_kwargs)
-            losses = warm_start(model, tokenizer, env_id, settings, data=data)
+            losses = warm_start(model, tokenizer, env_id, settings, data=data,
+                                batch_size=config.micro_batch_size, gradient_checkpointing=config.gradient_checkpointing)
             cost = {"seconds": time.perf_counter() - started, "peak_resident_gb": peak_resident_gb()}
             release_freed_memory()  # the warm start's activations: not held through RL
             logger.info("warm start: %d steps, loss %.3f -> %.3f, %.0f s, peak memory %.1f GB", len(losses), losses[0],
@@ -153,7 +150,7 @@ def _load(config: TrainConfig, out: Path):
 def _warm_start_task_ids(config: TrainConfig, stage: Path) -> list[str]:
     """The tasks of the warm start's oracle episodes (checked by _check_warm_start); none without a warm start."""
     path = stage / WARM_START_TASKS
-    if not config.warm_start:
+    if not config.warm_start.episodes:
         return []
     if not path.exists():
         logger.warning("%s has no %s (made by an older version): the summary's train_task_ids lack the warm start's "
@@ -202,8 +199,8 @@ def _grpo_args(config: TrainConfig, out: Path):
         beta=config.beta,
         epsilon=config.epsilon,
         loss_type=config.loss_type,
-        temperature=config.temperature,  # the loss scores tokens at the temperature they were sampled at
-        max_completion_length=config.max_total_tokens,
+        temperature=config.rollout.temperature,  # the loss scores tokens at the temperature they were sampled at
+        max_completion_length=config.rollout.max_total_tokens,
         bf16=False,
         gradient_checkpointing=config.gradient_checkpointing,
         gradient_checkpointing_kwargs={"use_reentrant": False},
@@ -215,9 +212,9 @@ def _grpo_args(config: TrainConfig, out: Path):
         seed=config.seed,
         shuffle_dataset=True,
         # Read by AgentTrainer's vLLM sampler only: token-level truncated importance sampling (TIS).
-        vllm_importance_sampling_correction=config.importance_sampling_cap > 0,
+        vllm_importance_sampling_correction=config.rollout.importance_sampling_cap > 0,
         vllm_importance_sampling_mode="token_truncate",
-        vllm_importance_sampling_clip_max=config.importance_sampling_cap or None,
+        vllm_importance_sampling_clip_max=config.rollout.importance_sampling_cap or None,
     )
 
 
@@ -260,15 +257,14 @@ def train(config: TrainConfig, *, resume: bool = False, initial_eval: dict[str, 
     started = time.perf_counter()
     with processes.main_process_first():  # the main process converts the model and makes the warm start; the others reuse them
         model, tokenizer = _load(config, out)
-    rollout = RolloutConfig(max_turns=config.max_turns, max_tokens_per_turn=config.max_tokens_per_turn,
-                            max_total_tokens=config.max_total_tokens, temperature=config.temperature)
+    rollout = config.rollout.engine()
     train_seeds = range(config.train_seed, config.train_seed + config.max_steps * config.groups_per_step)
     env_id, env_kwargs = rollout_env(config)
     run.trainer = AgentTrainer(
         model, tokenizer, env_id, list(train_seeds), grpo_args, algo=config.algo,
         env_kwargs=env_kwargs, eval_envs=eval_envs(config), rollout=rollout,
         callbacks=[_EvalAndLog(run)],
-        ppo=PPOSettings(config.value_coef, config.value_clip, config.gae_lambda), gamma=config.gamma,
+        ppo=config.ppo, gamma=config.gamma,
         generator=_sampler(config, model, processes.process_index),
     )
     first_step = checkpoint_step(checkpoint) if checkpoint is not None else 0
@@ -312,13 +308,13 @@ def _sampler(config: TrainConfig, model, process_index: int):
 
     vLLM loads the base checkpoint (a warm start's or resumed run's weights reach it before the first rollout); each
     data-parallel process seeds its own engine differently, as its groups differ."""
-    if config.backend != "vllm":
+    if config.rollout.backend != "vllm":
         return None
     from agent_r1.trainer.rollout.vllm_generator import ContinuousVLLMGenerator
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return ContinuousVLLMGenerator(base.name_or_path, colocate=True, dtype=config.rollout_dtype,
-                                   seed=config.seed + process_index, max_model_len=config.max_total_tokens)
+    return ContinuousVLLMGenerator(base.name_or_path, colocate=True, dtype=config.rollout.dtype,
+                                   seed=config.seed + process_index, max_model_len=config.rollout.max_total_tokens)
 
 
 def _per_step(seconds: dict[str, float], steps: int) -> dict[str, float]:
@@ -365,7 +361,7 @@ def _finished_summary(path: Path, max_steps: int) -> dict[str, Any] | None:
 
 def _check_warm_start(config: TrainConfig, stage: Path) -> None:
     """The warm start a run reuses (see _load) has readable weights."""
-    if not (config.warm_start and stage.exists()):
+    if not (config.warm_start.episodes and stage.exists()):
         return
     weights = sorted(stage.glob("*.safetensors"))
     problems = [f"{w.name}: {problem}" for w in weights if (problem := safetensors_problem(w))]

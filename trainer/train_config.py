@@ -1,181 +1,118 @@
-"""The settings of a training run: one dataclass, readable from a JSON or TOML file and the command line."""
+"""The settings of a training run: one dataclass with three sections (config_sections.py), readable from a JSON or
+TOML file and the command line."""
 
 from __future__ import annotations
 
 import json
 import math
 import tomllib
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from agent_r1.tools.paths import DEFAULT_MODEL
+# The sections are imported from here too: a training run's settings have one entry point.
+from agent_r1.trainer.config_sections import PPOSettings, RolloutSettings, WarmStartSettings, section, setting
 
 # Light on purpose: the command line builds its parser from this module without importing torch or TRL.
 ALGORITHMS = ("grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline", "turn_level", "ppo")
 # The algorithms that credit steps with later rewards, and so take a discount `gamma` (PPO through its GAE). GRPO and
 # RLOO score whole episodes: there is nothing to discount.
 DISCOUNTED = ("reinforce_pp", "reinforce_pp_baseline", "turn_level", "ppo")
-ROLLOUT_DTYPES = ("auto", "float32", "bfloat16", "float16")
-# A warm-start batch runs in slices of rows of at most this many tokens (at least one row). On the reference CPU the
-# time per token is the same at 512, 1024 and 4096, and the process's peak 3.4, 5.1 and 10.8 GB
-# (benchmarks/memory_peak.py, SynthHop episodes of about 460 tokens).
-WARM_START_TOKENS_PER_FORWARD = 512
-
-
-def _setting(default: Any, help: str, flag: str | None = None) -> Any:
-    """A TrainConfig field with its help text, the one source for `agent-r1 train --help` and the docs; `flag` names
-    its command-line option where that is not --FIELD-NAME (a dict field: repeatable KEY=VALUE flags)."""
-    if isinstance(default, dict):
-        return field(default_factory=dict, metadata={"help": help, "flag": flag})
-    return field(default=default, metadata={"help": help, "flag": flag})
-
-
 @dataclass
 class TrainConfig:
-    """The settings of a training run. Each field's help text is in its metadata (`help_text(name)`)."""
+    """The settings of a training run: top-level fields and three sections (rollout, warm_start, ppo). Each setting's
+    help text is in its metadata (`help_text(name)`). Config files give sections as JSON objects or TOML tables, or
+    any setting by its command-line name (`warm_start_epochs`, as older train_config.json files do)."""
 
     # ---- what to train on -------------------------------------------------------------------------------------------
-    env: str = _setting("AgentR1/SynthHop-v0", "a registered environment id (or MODULE:ID), or a mixture: "
-                        "ID[=WEIGHT],ID[=WEIGHT],... (each GRPO group draws one env, with probability proportional to "
-                        "its weight, 1 by default)")
-    env_kwargs: dict[str, Any] = _setting({}, "keyword arguments of the envs for training and, unless eval_env_kwargs "
-                                          "overrides them, evaluation; those under an env's id ({ID: {...}}) are that "
-                                          "env's alone. A dataset env trains on split=train unless split or data_path "
-                                          "is given", flag="--env-arg")
-    eval_envs: str = _setting("", "the envs evaluated held out before, during and after training, comma-separated, "
-                              "each reported on its own (default: the training envs), e.g. a dataset out of the "
-                              "training domain")
-    eval_env_kwargs: dict[str, Any] = _setting({}, "keyword arguments of the envs for held-out evaluation only, over "
-                                               "env_kwargs; a dataset env evaluates on split=dev unless told otherwise; "
-                                               "a run whose training and evaluation files share questions is refused",
-                                               flag="--eval-env-arg")
-    model: str = _setting(DEFAULT_MODEL, f"{DEFAULT_MODEL} (the embedded default), a local directory, or hf:HUB_ID "
-                          "(a Hugging Face hub model)")
-    algo: str = _setting("grpo", "grpo, ppo, rloo, reinforce_pp, reinforce_pp_baseline or turn_level")
-    reward_preset: str = _setting("outcome", "outcome (final answer F1) or process (plus per-step rewards)")
-    output_dir: str = _setting("runs/agent-r1", "the run folder: checkpoints, metrics, curve, summary")
+    env: str = setting("AgentR1/SynthHop-v0", "a registered environment id (or MODULE:ID), or a mixture: "
+                       "ID[=WEIGHT],ID[=WEIGHT],... (each GRPO group draws one env, with probability proportional to "
+                       "its weight, 1 by default)")
+    env_kwargs: dict[str, Any] = setting({}, "keyword arguments of the envs for training and, unless eval_env_kwargs "
+                                         "overrides them, evaluation; those under an env's id ({ID: {...}}) are that "
+                                         "env's alone. A dataset env trains on split=train unless split or data_path "
+                                         "is given", flag="--env-arg")
+    eval_envs: str = setting("", "the envs evaluated held out before, during and after training, comma-separated, "
+                             "each reported on its own (default: the training envs), e.g. a dataset out of the "
+                             "training domain")
+    eval_env_kwargs: dict[str, Any] = setting({}, "keyword arguments of the envs for held-out evaluation only, over "
+                                              "env_kwargs; a dataset env evaluates on split=dev unless told otherwise; "
+                                              "a run whose training and evaluation files share questions is refused",
+                                              flag="--eval-env-arg")
+    model: str = setting(DEFAULT_MODEL, f"{DEFAULT_MODEL} (the embedded default), a local directory, or hf:HUB_ID "
+                         "(a Hugging Face hub model)")
+    algo: str = setting("grpo", "grpo, ppo, rloo, reinforce_pp, reinforce_pp_baseline or turn_level")
+    reward_preset: str = setting("outcome", "outcome (final answer F1) or process (plus per-step rewards)")
+    output_dir: str = setting("runs/agent-r1", "the run folder: checkpoints, metrics, curve, summary")
     # ---- the RL loop ------------------------------------------------------------------------------------------------
-    max_steps: int = _setting(30, "optimiser steps of RL")
-    groups_per_step: int = _setting(4, "distinct tasks per optimiser step")
-    group_size: int = _setting(4, "episodes per task (GRPO's G)")
-    micro_batch_size: int = _setting(8, "episodes per forward and backward pass; the rest of a step is gradient "
-                                     "accumulation")
-    learning_rate: float = _setting(2e-4, "the RL optimiser's learning rate")
-    lora_r: int = _setting(16, "the LoRA adapter's rank")
-    lora_alpha: int = _setting(32, "the LoRA adapter's alpha (its scale is alpha / r)")
-    full_finetune: bool = _setting(False, "train every weight instead of a LoRA adapter")
-    gamma: float = _setting(1.0, "the discount of later rewards per model token (ppo, reinforce_pp, "
-                            "reinforce_pp_baseline) or per turn (turn_level); grpo and rloo score whole episodes")
-    beta: float = _setting(0.0, "the KL penalty's weight, against the reference (the model with the adapter disabled)")
-    epsilon: float = _setting(0.2, "the clipping range of the policy ratio")
-    loss_type: str = _setting("dapo", "TRL's loss type, how token losses are summed into one (dapo, grpo, "
+    max_steps: int = setting(30, "optimiser steps of RL", least=1)
+    groups_per_step: int = setting(4, "distinct tasks per optimiser step", least=1)
+    group_size: int = setting(4, "episodes per task (GRPO's G)", least=1)
+    micro_batch_size: int = setting(8, "episodes per forward and backward pass; the rest of a step is gradient "
+                                    "accumulation", least=1)
+    learning_rate: float = setting(2e-4, "the RL optimiser's learning rate", above=0)
+    lora_r: int = setting(16, "the LoRA adapter's rank", least=1)
+    lora_alpha: int = setting(32, "the LoRA adapter's alpha (its scale is alpha / r)", least=1)
+    full_finetune: bool = setting(False, "train every weight instead of a LoRA adapter")
+    gamma: float = setting(1.0, "the discount of later rewards per model token (ppo, reinforce_pp, "
+                           "reinforce_pp_baseline) or per turn (turn_level); grpo and rloo score whole episodes",
+                           above=0)
+    beta: float = setting(0.0, "the KL penalty's weight, against the reference (the model with the adapter disabled)",
+                          least=0)
+    epsilon: float = setting(0.2, "the clipping range of the policy ratio", above=0)
+    loss_type: str = setting("dapo", "TRL's loss type, how token losses are summed into one (dapo, grpo, "
                              "dr_grpo, bnpo, ...: TRL's GRPOConfig lists them)")
-    value_coef: float = _setting(0.5, "ppo: the value loss's weight")
-    value_clip: float = _setting(0.2, "ppo: the value estimate's clipping range")
-    gae_lambda: float = _setting(0.95, "ppo: GAE's lambda")
-    # ---- the supervised warm start ----------------------------------------------------------------------------------
-    warm_start: int = _setting(0, "oracle episodes of supervised warm start before RL (0: none)")
-    warm_start_epochs: int = _setting(1, "passes over the warm start's episodes")
-    warm_start_learning_rate: float = _setting(5e-4, "the warm start's learning rate")
-    warm_start_tokens_per_forward: int = _setting(WARM_START_TOKENS_PER_FORWARD, "the most tokens one forward pass "
-                                                  "of the warm start holds: each batch runs in slices of rows; memory "
-                                                  "grows with it, speed barely")
-    gradient_checkpointing: bool = _setting(False, "recompute activations during the backward pass (warm start and "
-                                            "RL): a pass holds about one layer's activations instead of all, for one "
-                                            "more forward pass")
+    gradient_checkpointing: bool = setting(False, "recompute activations during the backward pass (warm start and "
+                                           "RL): a pass holds about one layer's activations instead of all, for one "
+                                           "more forward pass")
     # ---- held-out evaluation ----------------------------------------------------------------------------------------
-    eval_every: int = _setting(10, "steps between held-out evaluations (0: only before and after RL)")
-    eval_episodes: int = _setting(64, "episodes of each held-out evaluation, per held-out env (a dataset env: "
-                                  "questions of its evaluation file in order; at most all of them)")
-    eval_seed: int = _setting(0, "the first held-out episode: episode i resets with seed eval_seed + i and, in a "
-                              "dataset env, poses question eval_seed + i (SynthHop: keep the range apart from "
-                              "train_seed's)")
-    train_seed: int = _setting(100_000, "seed of the first training task; task i uses train_seed + i")
-    # ---- rollouts ---------------------------------------------------------------------------------------------------
-    max_turns: int = _setting(8, "the rollout engine's cap on the model's turns in an episode; an env's own turn "
-                              "budget ends episodes first where it is lower (SynthHop: hops + 2; raise it with "
-                              "--env-arg max_turns=N)")
-    max_tokens_per_turn: int = _setting(48, "the most tokens the model writes in one turn")
-    max_total_tokens: int = _setting(1024, "the most tokens of an episode, prompt and observations included")
-    temperature: float = _setting(1.0, "the rollouts' sampling temperature (held-out evaluation is greedy)")
-    backend: str = _setting("transformers", "the rollouts' sampler: transformers (the policy itself) or vllm (a vLLM "
-                            "engine in the training process, handed the policy's weights after every optimiser step)")
-    rollout_dtype: str = _setting("auto", "the vllm backend's weights: auto (float32 on a CPU, the checkpoint's on a "
-                                  "GPU), float32, bfloat16 or float16; the importance-sampling correction covers the "
-                                  "difference from the trained policy")
-    importance_sampling_cap: float = _setting(2.0, "vllm backend: each sampled token's loss is weighted by "
-                                              "min(p_policy / p_vllm, CAP), truncated importance sampling; 0 turns "
-                                              "the correction off")
+    eval_every: int = setting(10, "steps between held-out evaluations (0: only before and after RL)", least=0)
+    eval_episodes: int = setting(64, "episodes of each held-out evaluation, per held-out env (a dataset env: "
+                                 "questions of its evaluation file in order; at most all of them)", least=1)
+    eval_seed: int = setting(0, "the first held-out episode: episode i resets with seed eval_seed + i and, in a "
+                             "dataset env, poses question eval_seed + i (SynthHop: keep the range apart from "
+                             "train_seed's)", least=0)
+    train_seed: int = setting(100_000, "seed of the first training task; task i uses train_seed + i", least=0)
     # ---- checkpoints and seeds --------------------------------------------------------------------------------------
-    save_every: int = _setting(5, "steps between checkpoints")
-    save_total_limit: int = _setting(2, "checkpoints kept (0: all)")
-    seed: int = _setting(0, "the seed of the model's initialisation and sampling")
+    save_every: int = setting(5, "steps between checkpoints", least=1)
+    save_total_limit: int = setting(2, "checkpoints kept (0: all)", least=0)
+    seed: int = setting(0, "the seed of the model's initialisation and sampling", least=0)
+    # ---- sections ---------------------------------------------------------------------------------------------------
+    rollout: RolloutSettings = section(RolloutSettings, "how training episodes are sampled")
+    warm_start: WarmStartSettings = section(WarmStartSettings, "the supervised warm start before RL")
+    ppo: PPOSettings = section(PPOSettings, "PPO's critic")
 
     def __post_init__(self) -> None:
-        problems = []
+        for name, kind in SECTIONS.items():
+            if not isinstance(getattr(self, name), kind):
+                # TrainConfig(warm_start=64) in Python: a section is an object (from_dict takes flat names too)
+                raise TypeError(f"{name} must be a {kind.__name__}, got {getattr(self, name)!r}")
+        problems = _bound_problems(self)
         if self.algo not in ALGORITHMS:
             problems.append(f"algo must be one of {', '.join(ALGORITHMS)}, got {self.algo!r}")
-        for name in ("max_steps", "groups_per_step", "group_size", "micro_batch_size", "eval_episodes",
-                     "max_tokens_per_turn", "max_total_tokens", "save_every", "lora_r", "lora_alpha",
-                     "warm_start_epochs", "max_turns", "warm_start_tokens_per_forward"):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
-        # Seeds: numpy refuses negative ones, and a negative episode seed would reach the env.
-        for name in ("warm_start", "eval_every", "eval_seed", "train_seed", "seed", "save_total_limit"):
-            if getattr(self, name) < 0:
-                problems.append(f"{name} must be 0 or more, got {getattr(self, name)}")
-        problems += self._float_problems()
         for name in ("env", "eval_envs"):
             try:
                 env_list(getattr(self, name), name, allow_empty=name == "eval_envs", weights=name == "env")
             except ValueError as exc:
                 problems.append(str(exc))
-        if self.group_size < 2 and self.algo in ("grpo", "rloo", "turn_level", "reinforce_pp_baseline"):
-            problems.append(f"{self.algo} compares episodes within a group: group_size must be at least 2")
-        if self.episodes_per_step % self.micro_batch_size:
-            problems.append(f"groups_per_step x group_size ({self.episodes_per_step}) must be a multiple of "
-                            f"micro_batch_size ({self.micro_batch_size})")
-        if self.micro_batch_size % self.group_size and self.group_size % self.micro_batch_size:
-            problems.append("micro_batch_size and group_size must divide one another")
-        problems += self._sampler_problems()
-        if problems:
-            raise ValueError("bad training config: " + "; ".join(problems))
-
-    def _sampler_problems(self) -> list[str]:
-        from agent_r1.trainer.rollout.backends import BACKENDS
-
-        problems = []
-        if self.backend not in BACKENDS:
-            problems.append(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
-        if self.rollout_dtype not in ROLLOUT_DTYPES:
-            problems.append(f"rollout_dtype must be one of {', '.join(ROLLOUT_DTYPES)}, got {self.rollout_dtype!r}")
-        elif self.rollout_dtype != "auto" and self.backend != "vllm":
-            problems.append("rollout_dtype sets the vllm backend's weights: the transformers backend samples from the "
-                            "policy itself")
-        cap = self.importance_sampling_cap
-        if math.isfinite(cap) and cap != 0 and cap < 1:
-            problems.append(f"importance_sampling_cap must be 0 (no correction) or at least 1, got {cap}")
-        return problems
-
-    def _float_problems(self) -> list[str]:
-        # NaN and infinities first: NaN passes every `x < 0` test.
-        infinite = [name for name in _FLOATS if not math.isfinite(getattr(self, name))]
-        problems = [f"{name} must be a finite number, got {getattr(self, name)}" for name in infinite]
-        for name in ("learning_rate", "warm_start_learning_rate", "temperature", "epsilon"):
-            if name not in infinite and not getattr(self, name) > 0:
-                problems.append(f"{name} must be above 0, got {getattr(self, name)}")
-        for name in ("beta", "value_coef", "value_clip"):
-            if name not in infinite and not getattr(self, name) >= 0:
-                problems.append(f"{name} must be 0 or more, got {getattr(self, name)}")
-        if "gae_lambda" not in infinite and not 0 <= self.gae_lambda <= 1:
-            problems.append(f"gae_lambda must be between 0 and 1, got {self.gae_lambda}")
-        if "gamma" not in infinite and not 0 < self.gamma <= 1:
-            problems.append(f"gamma must be above 0 and at most 1, got {self.gamma}")
-        elif self.gamma != 1 and self.algo not in DISCOUNTED:
+        if self.gamma != 1 and math.isfinite(self.gamma) and self.algo not in DISCOUNTED:
             problems.append(f"{self.algo} scores whole episodes, so gamma has nothing to discount: leave it at 1, or "
                             f"use one of {', '.join(DISCOUNTED)}")
-        return problems
+        elif self.gamma > 1:
+            problems.append(f"gamma must be above 0 and at most 1, got {self.gamma}")
+        if self.group_size < 2 and self.algo in ("grpo", "rloo", "turn_level", "reinforce_pp_baseline"):
+            problems.append(f"{self.algo} compares episodes within a group: group_size must be at least 2")
+        if self.micro_batch_size >= 1 and self.episodes_per_step % self.micro_batch_size:
+            problems.append(f"groups_per_step x group_size ({self.episodes_per_step}) must be a multiple of "
+                            f"micro_batch_size ({self.micro_batch_size})")
+        if min(self.micro_batch_size, self.group_size) >= 1 and self.micro_batch_size % self.group_size \
+                and self.group_size % self.micro_batch_size:
+            problems.append("micro_batch_size and group_size must divide one another")
+        for name in SECTIONS:
+            problems += getattr(self, name).problems()
+        if problems:
+            raise ValueError("bad training config: " + "; ".join(problems))
 
     @property
     def episodes_per_step(self) -> int:
@@ -186,7 +123,8 @@ class TrainConfig:
 
     @classmethod
     def from_file(cls, path: str | Path, **overrides: Any) -> "TrainConfig":
-        """A JSON or TOML file of field names and values; unknown names are an error."""
+        """A JSON or TOML file of settings (see the class); `overrides`, by command-line name, win. Unknown names and
+        values of the wrong type are errors."""
         path = Path(path)
         try:
             text = path.read_text()
@@ -195,23 +133,43 @@ class TrainConfig:
             raise FileNotFoundError(f"no config file at {path}") from None
         except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ValueError(f"{path} is not valid {'TOML' if path.suffix == '.toml' else 'JSON'}: {exc}") from None
-        return cls.from_dict({**data, **overrides}, source=str(path))
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected an object of settings, got {type(data).__name__}")
+        return cls.from_dict(data, source=str(path), overrides=overrides)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "config") -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"{source}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        defaults = field_defaults()
-        for name, value in data.items():
-            expected = type(defaults[name])
+    def from_dict(cls, data: dict[str, Any], source: str = "config", overrides: dict[str, Any] | None = None,
+                  ) -> "TrainConfig":
+        """Settings by field name, sections as dicts ({"rollout": {"max_turns": 4}}), or any setting by its
+        command-line name ({"max_turns": 4}); `overrides` (command-line names) are applied last."""
+        values: dict[str, Any] = {}  # path -> value
+        by_option = {option: path for path, option in _options().items()}
+        for key, value in [*data.items(), *(overrides or {}).items()]:
+            if key in SECTIONS and isinstance(value, dict):
+                unknown = sorted(set(value) - {f.name for f in fields(SECTIONS[key])})
+                if unknown:
+                    raise ValueError(f"{source}: unknown setting(s) {', '.join(key + '.' + u for u in unknown)} in "
+                                     f"section {key}; known: {', '.join(f.name for f in fields(SECTIONS[key]))}")
+                values |= {f"{key}.{name}": item for name, item in value.items()}
+            elif key in by_option or key in _leaves():
+                values[by_option.get(key, key)] = value
+            else:
+                raise ValueError(f"{source}: unknown setting(s) {key}; known: {', '.join(sorted(by_option))} (or the "
+                                 f"sections {', '.join(SECTIONS)})")
+        leaves = _leaves()
+        for path, value in values.items():
+            expected = type(leaves[path].default if leaves[path].default is not MISSING else leaves[path].default_factory())
             ok = isinstance(value, expected) and not (expected is not bool and isinstance(value, bool))
             if expected is float and isinstance(value, int) and not isinstance(value, bool):
                 ok = True
             if not ok:
-                raise ValueError(f"{source}: {name} must be a {expected.__name__}, got {value!r}")
-        return cls(**data)
+                article = "an" if expected.__name__[0] in "aeiou" else "a"
+                raise ValueError(f"{source}: {path} must be {article} {expected.__name__}, got {value!r}")
+        top = {path: value for path, value in values.items() if "." not in path}
+        for name, kind in SECTIONS.items():
+            own = {path.split(".", 1)[1]: value for path, value in values.items() if path.startswith(name + ".")}
+            top[name] = kind(**own)
+        return cls(**top)
 
 
 def env_list(text: str, name: str = "env", *, allow_empty: bool = False, weights: bool = True) -> list[tuple[str, float]]:
@@ -236,30 +194,72 @@ def env_list(text: str, name: str = "env", *, allow_empty: bool = False, weights
     return pairs
 
 
-_FLOATS = ("learning_rate", "warm_start_learning_rate", "temperature", "beta", "epsilon", "value_coef", "value_clip",
-           "gae_lambda", "gamma", "importance_sampling_cap")
+SECTIONS: dict[str, type] = {"rollout": RolloutSettings, "warm_start": WarmStartSettings, "ppo": PPOSettings}
 
 
-def field_defaults() -> dict[str, Any]:
-    return {f.name: (f.default if f.default is not MISSING else f.default_factory()) for f in fields(TrainConfig)}
+def _leaves() -> dict[str, Any]:
+    """Every setting by its path (`max_steps`, `rollout.max_turns`): the dataclass field of each."""
+    leaves = {}
+    for f in fields(TrainConfig):
+        if f.metadata.get("section"):
+            leaves |= {f"{f.name}.{g.name}": g for g in fields(SECTIONS[f.name])}
+        else:
+            leaves[f.name] = f
+    return leaves
+
+
+def _options() -> dict[str, str]:
+    """Each setting's command-line name (its option without dashes, `-` as `_`), by path."""
+    return {path: flag(path)[2:].replace("-", "_") for path in _leaves()}
+
+
+def _bound_problems(config: TrainConfig) -> list[str]:
+    problems = []
+    for path, f in _leaves().items():
+        value = config
+        for part in path.split("."):
+            value = getattr(value, part)
+        least, above = f.metadata.get("least"), f.metadata.get("above")
+        if isinstance(value, float) and not math.isfinite(value):
+            # NaN and infinities first: NaN passes every `x < 0` test.
+            problems.append(f"{path} must be a finite number, got {value}")
+        elif least is not None and not value >= least:
+            problems.append(f"{path} must be {'at least 1' if least == 1 else f'{least} or more'}, got {value}")
+        elif above is not None and not value > above:
+            problems.append(f"{path} must be above {above}, got {value}")
+    return problems
+
+
+def option_defaults() -> dict[str, Any]:
+    """Every setting's default, by command-line name (`warm_start_epochs`): what `TrainConfig.from_dict` accepts."""
+    return {option: _default(_leaves()[path]) for path, option in _options().items()}
+
+
+def _default(f) -> Any:
+    return f.default if f.default is not MISSING else f.default_factory()
+
+
+def _path(name: str) -> str:
+    """The path of a setting given by path or by command-line name."""
+    return name if name in _leaves() else {option: path for path, option in _options().items()}[name]
 
 
 def help_text(name: str) -> str:
-    """A TrainConfig field's help text."""
-    return next(f.metadata["help"] for f in fields(TrainConfig) if f.name == name)
+    """A setting's help text, by path or command-line name."""
+    return _leaves()[_path(name)].metadata["help"]
 
 
 def flag(name: str) -> str:
-    """A TrainConfig field's command-line option."""
-    return next(f.metadata["flag"] for f in fields(TrainConfig) if f.name == name) or "--" + name.replace("_", "-")
+    """A setting's command-line option, by path."""
+    prefix, _, field_name = name.rpartition(".")
+    return _leaves()[name].metadata["flag"] or "--" + (f"{prefix}_{field_name}" if prefix else name).replace("_", "-")
 
 
 def settings_table() -> str:
     """Every setting as a Markdown table (docs/training.md holds it: `python -m agent_r1.trainer.train_config`)."""
-    rows = ["| setting | default | meaning |", "|---|---|---|"]
-    for f in fields(TrainConfig):
-        default = f.default if f.default is not MISSING else f.default_factory()
-        rows.append(f"| `{f.name}` (`{flag(f.name)}`) | `{default!r}` | {f.metadata['help']} |")
+    rows = ["| setting | option | default | meaning |", "|---|---|---|---|"]
+    for path, f in _leaves().items():
+        rows.append(f"| `{path}` | `{flag(path)}` | `{_default(f)!r}` | {f.metadata['help']} |")
     return "\n".join(rows)
 
 

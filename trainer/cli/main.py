@@ -201,29 +201,30 @@ ENV_ARG_SYNTAX = " (repeatable: KEY=VALUE, or ENV_ID:KEY=VALUE for one env alone
 
 
 def _add_train_options(parser: argparse.ArgumentParser) -> None:
-    """One option per TrainConfig field; unset options keep the config file's or the default value."""
-    from agent_r1.trainer.train_config import field_defaults, flag, help_text
+    """One option per setting of TrainConfig; unset options keep the config file's or the default value."""
+    from agent_r1.trainer.train_config import option_defaults, help_text
 
-    for name, default in field_defaults().items():
-        option, text = flag(name), help_text(name)
+    for name, default in option_defaults().items():
+        option, text = "--" + name.replace("_", "-"), help_text(name)
         if isinstance(default, dict):
             parser.add_argument(option, dest=name, action="append", default=None, metavar="[ENV_ID:]KEY=VALUE",
                                 help=text + ENV_ARG_SYNTAX)
         elif isinstance(default, bool):
-            parser.add_argument(option, action="store_true", default=None, help=text)
+            parser.add_argument(option, dest=name, action="store_true", default=None, help=text)
         else:
-            parser.add_argument(option, type=type(default), default=None, metavar=type(default).__name__.upper(),
-                                help=f"{text} (default: {default})".lstrip())
+            parser.add_argument(option, dest=name, type=type(default), default=None,
+                                metavar=type(default).__name__.upper(), help=f"{text} (default: {default})".lstrip())
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from agent_r1.trainer.train_config import TrainConfig, field_defaults, flag
+    from agent_r1.trainer.train_config import TrainConfig, option_defaults
 
     overrides = {}
-    for name, default in field_defaults().items():
+    for name, default in option_defaults().items():
         value = getattr(args, name, None)
         if value is not None:
-            overrides[name] = _parse_env_kwargs(value, flag(name), per_env=True) if isinstance(default, dict) else value
+            option = "--" + name.replace("_", "-")
+            overrides[name] = _parse_env_kwargs(value, option, per_env=True) if isinstance(default, dict) else value
     try:
         config = TrainConfig.from_file(args.config, **overrides) if args.config else TrainConfig.from_dict(overrides)
     except (FileNotFoundError, ValueError) as exc:
