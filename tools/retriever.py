@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
+from agent_r1.tools.paths import DEFAULT_ENCODER
+
 from agent_r1.tools.bm25 import BM25Index, Tokenizer, tokenize
+
+RETRIEVERS = ("bm25", "dense", "hybrid")
 
 
 @dataclass(frozen=True)
@@ -63,3 +67,20 @@ class BM25Retriever:
             [SearchHit(self.passages[i], score) for i, score in hits]
             for hits in self.index.search_batch(queries, k)
         ]
+
+
+def build_retriever(passages: Sequence[Passage], kind: str = "bm25", *, encoder: str = DEFAULT_ENCODER,
+                    bm25: BM25Retriever | None = None) -> Retriever:
+    """A retriever of one of RETRIEVERS over `passages`; `bm25` is one already built over them (a cached index).
+    Dense and hybrid import torch and load the encoder here, when first needed."""
+    if kind not in RETRIEVERS:
+        raise ValueError(f"retriever must be one of {', '.join(RETRIEVERS)}, got {kind!r}")
+    if kind != "dense" and bm25 is None:
+        bm25 = BM25Retriever(passages)
+    if kind == "bm25":
+        return bm25
+    from agent_r1.tools.dense import DenseRetriever
+    from agent_r1.tools.hybrid import HybridRetriever
+
+    dense = DenseRetriever(passages, encoder=encoder)
+    return dense if kind == "dense" else HybridRetriever([bm25, dense])

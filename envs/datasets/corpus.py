@@ -8,11 +8,11 @@ import logging
 import time
 from pathlib import Path
 
-from agent_r1.tools.paths import data_home
+from agent_r1.tools.paths import DEFAULT_ENCODER, data_home
 from agent_r1.envs.datasets.json_files import decode_json, kind, read_numbered_records
 from agent_r1.envs.datasets.records import DatasetFormatError
 from agent_r1.tools.bm25 import BM25Index
-from agent_r1.tools.retriever import BM25Retriever, Passage, passage_from_contents
+from agent_r1.tools.retriever import BM25Retriever, Passage, Retriever, build_retriever, passage_from_contents
 
 logger = logging.getLogger(__name__)
 
@@ -100,3 +100,9 @@ def corpus_retriever(path: str | Path, *, cache_dir: Path | None = None) -> BM25
     retriever.index.save(cache)
     logger.info("indexed %d passages of %s in %.1f s (cached in %s)", len(passages), path, time.perf_counter() - start, cache)
     return retriever
+
+
+def corpus_searcher(path: str | Path, retriever: str = "bm25", *, encoder: str = DEFAULT_ENCODER) -> Retriever:
+    """A retriever (bm25, dense or hybrid) over a passage file; BM25 indexes and dense embeddings are cached."""
+    bm25 = corpus_retriever(path) if retriever != "dense" else None
+    return build_retriever(bm25.passages if bm25 else load_passages(path), retriever, encoder=encoder, bm25=bm25)

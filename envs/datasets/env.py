@@ -7,7 +7,7 @@ import numbers
 from pathlib import Path
 from typing import Any, Mapping
 
-from agent_r1.envs.datasets.corpus import corpus_retriever, load_passages
+from agent_r1.envs.datasets.corpus import corpus_searcher
 from agent_r1.envs.datasets.download import dataset_file
 from agent_r1.envs.datasets.formats import load_records
 from agent_r1.envs.datasets.records import QARecord
@@ -15,10 +15,9 @@ from agent_r1.envs.qa_env import QAEnv, QATask, title_key
 from agent_r1.envs.registration import DATASET_ENV_IDS
 from agent_r1.tools.paths import DATA_ENV, DEFAULT_ENCODER
 from agent_r1.tools.remote import RemoteRetriever
-from agent_r1.tools.retriever import BM25Retriever, Retriever
+from agent_r1.tools.retriever import RETRIEVERS, BM25Retriever, Retriever, build_retriever
 
 SETTINGS = ("distractor", "pooled", "corpus", "remote")
-RETRIEVERS = ("bm25", "dense", "hybrid")  # how the pooled and corpus settings search
 
 
 def _stamp(path: Path) -> tuple[str, int, int]:
@@ -36,23 +35,12 @@ def _records(dataset: str, stamp: tuple[str, int, int], need_paragraphs: bool) -
 @functools.lru_cache(maxsize=4)
 def _pooled(dataset: str, stamp: tuple[str, int, int], retriever: str = "bm25", encoder: str = DEFAULT_ENCODER) -> Retriever:
     paragraphs = list({p.id: p for record in _records(dataset, stamp, True) for p in record.paragraphs}.values())
-    return _searcher(BM25Retriever(paragraphs) if retriever != "dense" else None, paragraphs, retriever, encoder)
+    return build_retriever(paragraphs, retriever, encoder=encoder)
 
 
 @functools.lru_cache(maxsize=2)
 def _corpus(stamp: tuple[str, int, int], retriever: str = "bm25", encoder: str = DEFAULT_ENCODER) -> Retriever:
-    bm25 = corpus_retriever(stamp[0]) if retriever != "dense" else None
-    return _searcher(bm25, bm25.passages if bm25 else load_passages(stamp[0]), retriever, encoder)
-
-
-def _searcher(bm25: BM25Retriever | None, passages: list, retriever: str, encoder: str) -> Retriever:
-    if retriever == "bm25":
-        return bm25
-    from agent_r1.tools.dense import DenseRetriever  # torch and the encoder load only here
-    from agent_r1.tools.hybrid import HybridRetriever
-
-    dense = DenseRetriever(passages, encoder=encoder)
-    return dense if retriever == "dense" else HybridRetriever([bm25, dense])
+    return corpus_searcher(stamp[0], retriever, encoder=encoder)
 
 
 def resolve_data_path(dataset: str, split: str, data_path: str | Path | None) -> Path:

@@ -334,6 +334,10 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--checksum", type=checksum, help="expected ALGORITHM:HEX of the download, e.g. sha256:...")
     dl.add_argument("--quiet", action="store_true", help="no progress bar")
     dl.set_defaults(func=cmd_data_download)
+
+    from agent_r1.trainer.cli.serve import add_parser as add_serve_parser
+
+    add_serve_parser(commands)
     return parser
 
 
