@@ -64,7 +64,7 @@ def searchers(passages: list, names: list[str], cache_dir: Path) -> dict[str, tu
             else:
                 from agent_r1.tools.dense import DenseRetriever
 
-                retriever = DenseRetriever(passages, cache_dir=cache_dir, progress=False)
+                retriever = DenseRetriever(passages, cache_dir=cache_dir)  # a progress bar while it encodes
             built[name] = (retriever, time.perf_counter() - start)
     if "hybrid" in names:
         from agent_r1.tools.hybrid import HybridRetriever
