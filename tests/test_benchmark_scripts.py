@@ -29,7 +29,25 @@ def test_retrieval_quality_measures_recall(tmp_path):
     # "In which country was Zorvan Quist born?" finds the Zorvan Quist paragraph first, not Tarskmere.
     assert distractor["recall@1"] == 0.5 and distractor["recall@10"] == 0.5
     table = retrieval_quality.format_rows([distractor, pooled])
-    assert "| hotpotqa | pooled | 1 | 3 |" in table
+    assert "| hotpotqa | pooled | bm25 | 1 | 3 |" in table
+
+
+def test_retrieval_quality_compares_retrievers_side_by_side_with_distractor_passages(tmp_path, monkeypatch):
+    from test_dense import needs_dense
+
+    if needs_dense.args[0]:
+        pytest.skip(needs_dense.kwargs["reason"])
+    monkeypatch.setenv("AGENT_R1_DATA", str(tmp_path / "home"))
+    path, extra = tmp_path / "h.json", tmp_path / "extra.jsonl"
+    path.write_text(json.dumps([HOTPOT]))
+    extra.write_text("".join(json.dumps({"_id": str(i), "title": f"Other {i}", "text": f"Unrelated text number {i}."}) + "\n"
+                             for i in range(5)))
+    rows = retrieval_quality.measure("hotpotqa", path, None, ["bm25", "dense", "hybrid"], extra)
+    pooled = [r for r in rows if r["setting"].startswith("pooled")]
+    assert [r["retriever"] for r in pooled] == ["bm25", "dense", "hybrid"]
+    assert all(r["passages"] == 3 + 5 and r["setting"] == "pooled + extra.jsonl" for r in pooled)
+    assert all(0 < r["recall@10"] <= 1 and r["p99_ms"] >= r["p50_ms"] > 0 for r in pooled)
+    assert pooled[2]["build_s"] == pytest.approx(pooled[0]["build_s"] + pooled[1]["build_s"])
 
 
 def test_search_load_script_runs_many_workers_without_errors():
