@@ -20,6 +20,7 @@ import time
 import gymnasium as gym
 
 import agent_r1.envs  # noqa: F401
+from agent_r1.benchmarks.load import percentile_ms
 from agent_r1.envs.registration import DATASET_ENV_IDS
 
 
@@ -62,12 +63,10 @@ def run(data: str, workers: int, seconds: float) -> dict:
     elapsed = time.perf_counter() - started
     latencies.sort()
 
-    def percentile(q: float) -> float:
-        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else float("nan")
-
     return {"workers": workers, "seconds": elapsed, "searches": len(latencies), "steps": sum(c[0] for c in counts),
             "searches_per_second": len(latencies) / elapsed, "steps_per_second": sum(c[0] for c in counts) / elapsed,
-            "p50_ms": percentile(0.5), "p99_ms": percentile(0.99), "max_ms": percentile(1.0),
+            "p50_ms": percentile_ms(latencies, 0.5), "p99_ms": percentile_ms(latencies, 0.99),
+            "max_ms": percentile_ms(latencies, 1.0),
             "errors": len(errors), "first_errors": errors[:3],
             "passages": len(envs[0].unwrapped.tools["search"].retriever.passages)
             if hasattr(envs[0].unwrapped.tools["search"].retriever, "passages") else None}

@@ -173,3 +173,41 @@ def test_sampler_speed_script_compares_the_samplers_from_one_warm_start(smollm2_
     warm = [json.loads((tmp_path / "out" / n / "warm_start" / "task_ids.json").read_text()) for n in rows]
     assert warm[0] == warm[1]  # one warm start, copied
     assert "vs transformers" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_the_server_load_script_runs_the_server_and_the_in_process_baseline_side_by_side(tmp_path, monkeypatch):
+    pytest.importorskip("fastapi")
+    from agent_r1.benchmarks import retrieval_server_load
+
+    monkeypatch.setenv("AGENT_R1_DATA", str(tmp_path / "home"))
+    corpus, questions = tmp_path / "corpus.jsonl", tmp_path / "q.json"
+    corpus.write_text("".join(json.dumps({"_id": str(i), "title": f"T{i}", "text": f"Text {i} of the corpus."}) + "\n"
+                              for i in range(50)))
+    questions.write_text(json.dumps([HOTPOT]))
+    result = retrieval_server_load.main(["--corpus", str(corpus), "--questions", str(questions), "--clients", "4",
+                                         "--seconds", "1"])
+    assert list(result["rows"]) == ["one client, server", "4 clients, server", "4 clients, in process"]
+    assert all(r["errors"] == 0 and r["calls"] > 0 and r["p99_ms"] >= r["p50_ms"] > 0 for r in result["rows"].values())
+
+
+@pytest.mark.slow
+def test_the_dense_cost_script_compares_numpy_flat_and_hnsw_by_size(tmp_path, monkeypatch):
+    from test_dense import needs_dense
+
+    if needs_dense.args[0]:
+        pytest.skip(needs_dense.kwargs["reason"])
+    from agent_r1.benchmarks import dense_cost
+
+    monkeypatch.setenv("AGENT_R1_DATA", str(tmp_path / "home"))
+    corpus, questions = tmp_path / "corpus.jsonl", tmp_path / "q.json"
+    corpus.write_text("".join(json.dumps({"_id": str(i), "title": f"T{i}", "text": f"Passage {i} about topic {i % 7}."})
+                              + "\n" for i in range(40)))
+    questions.write_text(json.dumps([HOTPOT]))
+    result = dense_cost.main(["--corpus", str(corpus), "--questions", str(questions), "--real", "40", "--encode-sample",
+                              "8", "--sizes", "400", "--queries", "3", "--hnsw-up-to", "400"])
+    rows = result["rows"]
+    assert [(r["passages"], r["index"]) for r in rows] == [(40, "numpy"), (40, "faiss flat"), (40, "faiss hnsw"),
+                                                           (400, "numpy"), (400, "faiss flat"), (400, "faiss hnsw")]
+    assert rows[1]["recall_at_10"] == 1.0 and rows[4]["memory_mb"] > rows[1]["memory_mb"]  # flat is exact; 10x rows
+    assert result["encode_passages_per_s"] > 0 and all(r["with_encoding_p50_ms"] > r["p50_ms"] for r in rows)

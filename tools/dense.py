@@ -47,7 +47,7 @@ class DenseRetriever:
         self.model = SentenceTransformer(resolve_encoder(encoder))  # on a GPU where there is one
         self.batch_size, self.progress = batch_size, progress
         embeddings = self._passage_embeddings(cache_dir or data_home() / "embeddings")
-        self.index = _build_index(embeddings, index, hnsw_neighbors, hnsw_ef_search)
+        self.index = build_index(embeddings, index, hnsw_neighbors, hnsw_ef_search)
 
     def encode(self, texts: Sequence[str], prefix: str, progress: bool = False) -> np.ndarray:
         vectors = self.model.encode([prefix + t for t in texts], batch_size=self.batch_size, convert_to_numpy=True,
@@ -87,7 +87,7 @@ class DenseRetriever:
         return digest.hexdigest()[:24]
 
 
-def _build_index(embeddings: np.ndarray, kind: str, neighbors: int, ef_search: int):
+def build_index(embeddings: np.ndarray, kind: str, neighbors: int, ef_search: int):
     import faiss
 
     dim = embeddings.shape[1]

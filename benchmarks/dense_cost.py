@@ -1,0 +1,147 @@
+"""What dense retrieval costs on this machine: encoding, index builds, memory and query latency, by corpus size.
+
+    python -m agent_r1.benchmarks.dense_cost [--corpus ../shared/data/beir/hotpotqa_corpus_27654.jsonl] \
+        [--real 2048] [--sizes 30000,100000,1000000] [--hnsw-up-to 100000] [--queries 200]
+
+The encoder (all-MiniLM-L6-v2, the default) embeds the first --real passages of the corpus (once: DenseRetriever
+caches them in the data home), and is timed on --encode-sample of them: passages per second. Larger corpora repeat
+those real embeddings, each copy moved by noise (0.01 per dimension, then normalised) so that no two rows tie;
+encoding a million passages would take this CPU hours. Copies cluster around their original, a harder case for
+HNSW than real text, so the first rows measure the real passages alone. Then, side by side at each size, with HotpotQA dev questions as queries, one at a time
+(what one search of an agent pays):
+- numpy: the embeddings as one float32 matrix, scores by matrix product, the top 10 by argpartition;
+- faiss flat: exact inner product (DenseRetriever's default);
+- faiss HNSW (32 neighbours, efSearch 64: DenseRetriever's settings), up to --hnsw-up-to passages (its build grows
+  fast), with its recall@10 against the exact top 10.
+Query latency is the index's; "with encoding" adds the median time to encode one question.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from agent_r1.benchmarks.load import percentile_ms
+from agent_r1.envs.datasets.corpus import load_passages
+from agent_r1.envs.datasets.formats import load_records
+from agent_r1.tools.dense import build_index
+from agent_r1.tools.paths import DEFAULT_ENCODER
+
+SHARED = Path("../shared/data")  # run from the checkout, as the other benchmarks
+K = 10
+
+
+def _timed_each(call, items) -> tuple[list, list[float]]:
+    results, seconds = [], []
+    for item in items:
+        started = time.perf_counter()
+        results.append(call(item))
+        seconds.append(time.perf_counter() - started)
+    return results, sorted(seconds)
+
+
+def scaled(real: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """`size` rows: the real embeddings repeated, each copy after the first moved by noise and normalised."""
+    rows = np.resize(real, (size, real.shape[1])).astype(np.float32)
+    copies = np.arange(size) >= len(real)
+    rows[copies] += rng.normal(0, 0.01, size=(int(copies.sum()), real.shape[1])).astype(np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    return rows
+
+
+def measure_size(embeddings: np.ndarray, queries: np.ndarray, hnsw: bool, encode_ms: float) -> list[dict]:
+    rows = []
+
+    def numpy_search(q):
+        scores = embeddings @ q
+        top = np.argpartition(-scores, K)[:K]
+        return top[np.argsort(-scores[top])]
+
+    exact, seconds = _timed_each(numpy_search, queries)
+    rows.append({"index": "numpy", "build_s": 0.0, "memory_mb": embeddings.nbytes / 2**20, "seconds": seconds})
+    kinds = ["flat"] + (["hnsw"] if hnsw else [])
+    for kind in kinds:
+        import faiss
+
+        started = time.perf_counter()
+        index = build_index(embeddings, kind, 32, 64)
+        build = time.perf_counter() - started
+        found, seconds = _timed_each(lambda q: index.search(q[None, :], K)[1][0], queries)
+        memory = len(faiss.serialize_index(index)) / 2**20
+        recall = float(np.mean([len(set(f) & set(e)) / K for f, e in zip(found, exact)]))
+        rows.append({"index": f"faiss {kind}", "build_s": build, "memory_mb": memory, "seconds": seconds,
+                     "recall_at_10": recall})
+    for row in rows:
+        seconds = row.pop("seconds")
+        row |= {"passages": len(embeddings), "p50_ms": percentile_ms(seconds, 0.5),
+                "p99_ms": percentile_ms(seconds, 0.99), "with_encoding_p50_ms": percentile_ms(seconds, 0.5) + encode_ms}
+        row.setdefault("recall_at_10", 1.0)
+    return rows
+
+
+def run(args: argparse.Namespace) -> dict:
+    import torch
+
+    from agent_r1.tools.dense import DenseRetriever
+
+    passages = load_passages(args.corpus)[: args.real]
+    # The real embeddings, from the data home's cache when an earlier run encoded them (encoding is timed below)
+    dense = DenseRetriever(passages, encoder=DEFAULT_ENCODER)
+    real = dense.index.reconstruct_n(0, dense.index.ntotal)
+    sample = [p.contents for p in passages[: args.encode_sample]]
+    started = time.perf_counter()
+    dense.encode(sample, dense.passage_prefix)
+    encode_rate = len(sample) / (time.perf_counter() - started)
+    questions = [r.question for r in load_records("hotpotqa", str(args.questions), need_paragraphs=False)][: args.queries]
+    vectors, seconds = _timed_each(lambda q: dense.encode([q], dense.query_prefix)[0], questions)
+    queries = np.asarray(vectors, dtype=np.float32)
+    encode_ms = percentile_ms(seconds, 0.5)
+    rng = np.random.default_rng(0)
+    rows = measure_size(real, queries, len(real) <= args.hnsw_up_to, encode_ms)  # real passages alone
+    for size in args.sizes:
+        rows += measure_size(scaled(real, size, rng), queries, size <= args.hnsw_up_to, encode_ms)
+    return {"encoder": DEFAULT_ENCODER, "threads": torch.get_num_threads(), "real_passages": len(passages),
+            "encode_passages_per_s": encode_rate, "encode_sample": len(sample), "encode_query_p50_ms": encode_ms,
+            "encode_query_p99_ms": percentile_ms(seconds, 0.99), "rows": rows}
+
+
+def table(result: dict) -> str:
+    lines = [f"Encoding ({result['encoder']}, {result['threads']} threads): {result['encode_passages_per_s']:.0f} "
+             f"passages/s in batches of 64; one question {result['encode_query_p50_ms']:.1f} ms p50, "
+             f"{result['encode_query_p99_ms']:.1f} ms p99.", "",
+             "| passages | index | build s | memory MB | search p50 ms | p99 ms | p50 with encoding ms | recall@10 |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        lines.append(f"| {r['passages']:,} | {r['index']} | {r['build_s']:.1f} | {r['memory_mb']:.0f} | {r['p50_ms']:.2f} "
+                     f"| {r['p99_ms']:.2f} | {r['with_encoding_p50_ms']:.1f} | {r['recall_at_10']:.3f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", type=Path, default=SHARED / "beir" / "hotpotqa_corpus_27654.jsonl")
+    parser.add_argument("--questions", type=Path, default=SHARED / "hotpotqa" / "dev_distractor_500.jsonl")
+    parser.add_argument("--real", type=int, default=27_654, help="real passages (encoded once, cached in the data "
+                        "home; larger corpora repeat them)")
+    parser.add_argument("--encode-sample", type=int, default=1024, help="passages encoded to time the encoder")
+    parser.add_argument("--sizes", type=lambda text: [int(s) for s in text.split(",")], default=[30_000, 100_000, 1_000_000])
+    parser.add_argument("--hnsw-up-to", type=int, default=100_000, help="the largest corpus given an HNSW index")
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--json", type=Path, help="write the numbers to this file")
+    args = parser.parse_args(argv)
+    for path in (args.corpus, args.questions):
+        if not path.is_file():
+            raise SystemExit(f"error: no file at {path}")
+    result = run(args)
+    print(table(result))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
+    return result
+
+
+if __name__ == "__main__":
+    main()
