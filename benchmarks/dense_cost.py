@@ -12,7 +12,8 @@ HNSW than real text, so the first rows measure the real passages alone. Then, si
 - numpy: the embeddings as one float32 matrix, scores by matrix product, the top 10 by argpartition;
 - faiss flat: exact inner product (DenseRetriever's default);
 - faiss HNSW (32 neighbours, efSearch 64: DenseRetriever's settings), up to --hnsw-up-to passages (its build grows
-  fast), with its recall@10 against the exact top 10.
+  fast), and faiss IVF over 8-bit vectors (4 sqrt(N) lists, 16 probed), each with its recall@10 against the exact
+  top 10.
 Query latency is the index's; "with encoding" adds the median time to encode one question.
 """
 
@@ -28,7 +29,7 @@ import numpy as np
 from agent_r1.benchmarks.load import percentile_ms
 from agent_r1.envs.datasets.corpus import load_passages
 from agent_r1.envs.datasets.formats import load_records
-from agent_r1.tools.dense import build_index
+from agent_r1.tools.dense_indexes import IVF_MIN_PASSAGES, build_index
 from agent_r1.tools.paths import DEFAULT_ENCODER
 
 SHARED = Path("../shared/data")  # run from the checkout, as the other benchmarks
@@ -63,12 +64,12 @@ def measure_size(embeddings: np.ndarray, queries: np.ndarray, hnsw: bool, encode
 
     exact, seconds = _timed_each(numpy_search, queries)
     rows.append({"index": "numpy", "build_s": 0.0, "memory_mb": embeddings.nbytes / 2**20, "seconds": seconds})
-    kinds = ["flat"] + (["hnsw"] if hnsw else [])
+    kinds = ["flat"] + (["hnsw"] if hnsw else []) + (["ivf"] if len(embeddings) >= IVF_MIN_PASSAGES else [])
     for kind in kinds:
         import faiss
 
         started = time.perf_counter()
-        index = build_index(embeddings, kind, 32, 64)
+        index = build_index(embeddings, kind)  # DenseRetriever's settings
         build = time.perf_counter() - started
         found, seconds = _timed_each(lambda q: index.search(q[None, :], K)[1][0], queries)
         memory = len(faiss.serialize_index(index)) / 2**20

@@ -19,19 +19,18 @@ from typing import Sequence
 
 import numpy as np
 
+from agent_r1.tools.dense_indexes import INDEXES, build_index
 from agent_r1.tools.encoders import prefixes, resolve_encoder
 from agent_r1.tools.paths import DEFAULT_ENCODER, data_home
 from agent_r1.tools.retriever import Passage, SearchHit
 
 logger = logging.getLogger(__name__)
 
-INDEXES = ("flat", "hnsw")  # exact inner product; HNSW graph (approximate, for corpora past a few 100,000)
-
-
 class DenseRetriever:
     def __init__(self, passages: Sequence[Passage], *, encoder: str = DEFAULT_ENCODER, index: str = "flat",
                  batch_size: int = 64, cache_dir: Path | None = None, query_prefix: str | None = None,
                  passage_prefix: str | None = None, hnsw_neighbors: int = 32, hnsw_ef_search: int = 64,
+                 ivf_probes: int = 16,
                  progress: bool = True) -> None:
         if index not in INDEXES:
             raise ValueError(f"index must be one of {', '.join(INDEXES)}, got {index!r}")
@@ -47,7 +46,8 @@ class DenseRetriever:
         self.model = SentenceTransformer(resolve_encoder(encoder))  # on a GPU where there is one
         self.batch_size, self.progress = batch_size, progress
         embeddings = self._passage_embeddings(cache_dir or data_home() / "embeddings")
-        self.index = build_index(embeddings, index, hnsw_neighbors, hnsw_ef_search)
+        self.index = build_index(embeddings, index, hnsw_neighbors=hnsw_neighbors, hnsw_ef_search=hnsw_ef_search,
+                                 ivf_probes=ivf_probes)
 
     def encode(self, texts: Sequence[str], prefix: str, progress: bool = False) -> np.ndarray:
         vectors = self.model.encode([prefix + t for t in texts], batch_size=self.batch_size, convert_to_numpy=True,
@@ -85,19 +85,6 @@ class DenseRetriever:
         for p in self.passages:
             digest.update(f"{p.id}\0{p.contents}\0".encode())
         return digest.hexdigest()[:24]
-
-
-def build_index(embeddings: np.ndarray, kind: str, neighbors: int, ef_search: int):
-    import faiss
-
-    dim = embeddings.shape[1]
-    if kind == "flat":
-        index = faiss.IndexFlatIP(dim)
-    else:
-        index = faiss.IndexHNSWFlat(dim, neighbors, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efSearch = ef_search
-    index.add(embeddings)
-    return index
 
 
 def _load(path: Path, record: Path, count: int) -> np.ndarray | None:

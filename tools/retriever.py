@@ -70,9 +70,10 @@ class BM25Retriever:
 
 
 def build_retriever(passages: Sequence[Passage], kind: str = "bm25", *, encoder: str = DEFAULT_ENCODER,
-                    bm25: BM25Retriever | None = None) -> Retriever:
-    """A retriever of one of RETRIEVERS over `passages`; `bm25` is one already built over them (a cached index).
-    Dense and hybrid import torch and load the encoder here, when first needed."""
+                    dense_index: str = "flat", bm25: BM25Retriever | None = None) -> Retriever:
+    """A retriever of one of RETRIEVERS over `passages`; `dense_index` is the dense side's faiss index (flat, hnsw or
+    ivf: tools/dense.py), `bm25` one already built over them (a cached index). Dense and hybrid import torch and
+    load the encoder here, when first needed."""
     if kind not in RETRIEVERS:
         raise ValueError(f"retriever must be one of {', '.join(RETRIEVERS)}, got {kind!r}")
     if kind != "dense" and bm25 is None:
@@ -82,5 +83,5 @@ def build_retriever(passages: Sequence[Passage], kind: str = "bm25", *, encoder:
     from agent_r1.tools.dense import DenseRetriever
     from agent_r1.tools.hybrid import HybridRetriever
 
-    dense = DenseRetriever(passages, encoder=encoder)
+    dense = DenseRetriever(passages, encoder=encoder, index=dense_index)
     return dense if kind == "dense" else HybridRetriever([bm25, dense])

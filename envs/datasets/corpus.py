@@ -102,7 +102,9 @@ def corpus_retriever(path: str | Path, *, cache_dir: Path | None = None) -> BM25
     return retriever
 
 
-def corpus_searcher(path: str | Path, retriever: str = "bm25", *, encoder: str = DEFAULT_ENCODER) -> Retriever:
+def corpus_searcher(path: str | Path, retriever: str = "bm25", *, encoder: str = DEFAULT_ENCODER,
+                    dense_index: str = "flat") -> Retriever:
     """A retriever (bm25, dense or hybrid) over a passage file; BM25 indexes and dense embeddings are cached."""
     bm25 = corpus_retriever(path) if retriever != "dense" else None
-    return build_retriever(bm25.passages if bm25 else load_passages(path), retriever, encoder=encoder, bm25=bm25)
+    return build_retriever(bm25.passages if bm25 else load_passages(path), retriever, encoder=encoder,
+                           dense_index=dense_index, bm25=bm25)

@@ -6,6 +6,7 @@ import argparse
 import logging
 import time
 
+from agent_r1.tools.dense_indexes import INDEXES
 from agent_r1.tools.paths import DEFAULT_ENCODER
 from agent_r1.tools.retriever import RETRIEVERS
 from agent_r1.trainer.cli.args import positive_int
@@ -24,6 +25,8 @@ def add_parser(commands) -> None:
     sr.add_argument("--retriever", choices=RETRIEVERS, default="bm25")
     sr.add_argument("--encoder", default=DEFAULT_ENCODER, help="dense and hybrid: a sentence-transformers model "
                     "(default: %(default)s)")
+    sr.add_argument("--dense-index", choices=INDEXES, default="flat", help="dense and hybrid: flat (exact), hnsw (fast, "
+                    "approximate) or ivf (a quarter of flat's memory, approximate: corpora of millions)")
     sr.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: %(default)s, this machine "
                     "only; 0.0.0.0 for every interface: the server has no authentication)")
     sr.add_argument("--port", type=int, default=8000)
@@ -47,7 +50,7 @@ def cmd_serve_retriever(args: argparse.Namespace) -> int:
         raise SystemExit(f"error: --timeout must be above 0, got {args.timeout}")
     started = time.perf_counter()
     try:
-        retriever = corpus_searcher(args.corpus, args.retriever, encoder=args.encoder)
+        retriever = corpus_searcher(args.corpus, args.retriever, encoder=args.encoder, dense_index=args.dense_index)
     except FileNotFoundError:
         raise SystemExit(f"error: --corpus: no file at {args.corpus}") from None
     except (DatasetFormatError, ValueError) as exc:
