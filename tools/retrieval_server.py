@@ -86,6 +86,11 @@ class _Batcher:
             self._answer(items)
 
     def _answer(self, items: list) -> None:
+        # A request that timed out while queued is skipped: under overload the worker would otherwise spend itself on
+        # answers nobody waits for (a cancelled future's done() is safe to read from this thread).
+        items = [item for item in items if not item[2].done()]
+        if not items:
+            return
         queries = [q for item in items for q in item[0]]
         try:
             hits = search_all(self.retriever, queries, max(item[1] for item in items))
@@ -97,7 +102,10 @@ class _Batcher:
             logger.exception("search failed")
             outcome = [(item, None, exc) for item in items]
         for (_, _, future, loop), result, error in outcome:
-            loop.call_soon_threadsafe(_settle, future, result, error)
+            try:
+                loop.call_soon_threadsafe(_settle, future, result, error)
+            except RuntimeError:  # the server's event loop has closed: nobody is waiting
+                pass
 
 
 def _settle(future: asyncio.Future, result, error) -> None:
