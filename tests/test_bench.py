@@ -138,6 +138,24 @@ def test_closing_tags_come_back():
     assert _close_tags("plain") == "plain"
 
 
+def test_naive_rag_scores_the_answer_without_the_end_of_turn_token(tmp_path, smollm2_tokenizer):
+    from agent_r1.benchmarks.evaluation.agents import NaiveRAGAgent
+    from agent_r1.trainer.rollout.generation import Sample
+    from test_datasets_formats import HOTPOT
+
+    class Says:  # a model that answers "Orvania" and ends its turn, as SmolLM2 does
+        def generate(self, prompts, config, **kwargs):
+            ids = smollm2_tokenizer.encode("Orvania") + [smollm2_tokenizer.eos_token_id]
+            return [Sample(ids, [0.0] * len(ids), "eos", text=smollm2_tokenizer.decode(ids)) for _ in prompts]
+
+    data = tmp_path / "h.json"
+    data.write_text(json.dumps([HOTPOT]))
+    agent = NaiveRAGAgent.__new__(NaiveRAGAgent)
+    agent.name, agent.max_new_tokens, agent.generator, agent.tokenizer = "naive-rag (test)", 8, Says(), smollm2_tokenizer
+    (result,) = agent.run("AgentR1/HotpotQA-v0", {"data_path": str(data)}, [0])
+    assert result.prediction == "Orvania" and result.metrics["em"] == 1.0
+
+
 @pytest.mark.slow
 def test_model_baselines_run_on_the_samples(tmp_path, smollm2_tokenizer):
     out = tmp_path / "b"

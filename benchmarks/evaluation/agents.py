@@ -170,7 +170,9 @@ class NaiveRAGAgent:
         samples = self.generator.generate(prompts, SamplingConfig(self.max_new_tokens, temperature=0.0, stop=("\n",)))
         results = []
         for index, env, task_id, sample in zip(indices, envs, task_ids, samples):
-            answer = sample.text.split("\n")[0].strip() or "unknown"
+            # The text without the end-of-turn token: "Cork<|im_end|>" must score as "Cork"
+            text = self.tokenizer.decode(sample.token_ids, skip_special_tokens=True)
+            answer = text.split("\n")[0].strip() or "unknown"
             *_, info = env.step(env.unwrapped.parser.render(Answer(answer)))
             results.append(EpisodeResult(env_id, self.name, index, task_id, info["metrics"], info.get("prediction"),
                                          info.get("gold_answer"), tokens=len(sample.token_ids), messages=env.unwrapped.messages))
