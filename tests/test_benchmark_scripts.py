@@ -211,3 +211,19 @@ def test_the_dense_cost_script_compares_numpy_flat_and_hnsw_by_size(tmp_path, mo
                                                            (400, "numpy"), (400, "faiss flat"), (400, "faiss hnsw")]
     assert rows[1]["recall_at_10"] == 1.0 and rows[4]["memory_mb"] > rows[1]["memory_mb"]  # flat is exact; 10x rows
     assert result["encode_passages_per_s"] > 0 and all(r["with_encoding_p50_ms"] > r["p50_ms"] for r in rows)
+
+
+def test_the_demo_seeds_script_reports_each_seed_and_the_median_from_finished_runs(tmp_path, capsys):
+    from agent_r1.benchmarks import demo_seeds
+
+    for seed, (before, after, seconds) in enumerate([(0.5, 0.64, 840), (0.5, 0.55, 1200), (0.5, 0.62, 900)]):
+        run = tmp_path / f"seed-{seed}"
+        run.mkdir()
+        (run / "summary.json").write_text(json.dumps({"em_before": before, "em_after": after, "peak_resident_gb": 3.1}))
+        (run / "demo_seconds.json").write_text(json.dumps({"seconds": seconds, "resumed": seed == 1}))
+    rows = demo_seeds.main(["--out", str(tmp_path)])  # finished seeds are read, not trained again
+    assert [round(r["gain_points"], 1) for r in rows] == [14.0, 5.0, 12.0]
+    printed = capsys.readouterr().out
+    assert "| 1 | 20.0 (resumed) |" in printed and "Median of 3: 15.0 minutes" in printed and "+12.0 EM points" in printed
+    assert (tmp_path / "demo_seeds.md").exists()
+    assert demo_seeds.demo_arguments()[:2] == ["train", "--env"] and "--seed" not in demo_seeds.demo_arguments()

@@ -45,10 +45,9 @@ def test_the_makefile_demo_is_a_valid_train_command():
     from agent_r1.trainer.cli import build_parser
     from agent_r1.trainer.train_config import TrainConfig, option_defaults
 
-    text = (ROOT / "Makefile").read_text().replace("\\\n", " ")
-    line = next(l for l in text.splitlines() if "agent-r1 train" in l)
-    words = shlex.split(line.split("agent-r1", 1)[1].split("$$(")[0].replace("$(DEMO_DIR)", "runs/demo"))
-    args = build_parser().parse_args(words)
+    from agent_r1.benchmarks.demo_seeds import demo_arguments
+
+    args = build_parser().parse_args(demo_arguments(ROOT / "Makefile"))
     config = TrainConfig.from_dict({k: getattr(args, k) for k in option_defaults() if getattr(args, k, None) is not None})
     assert (config.algo, config.warm_start.episodes, config.eval_episodes) == ("grpo", 192, 200)
 
