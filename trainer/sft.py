@@ -100,10 +100,9 @@ def warm_start(model, tokenizer, env_id: str, config: WarmStartSettings, *,
                gradient_checkpointing: bool = False) -> list[float]:
     """Fine-tunes `model` (its trainable parameters: the LoRA adapter, if any) on oracle trajectories.
     Returns the loss of every optimiser step. `data` is the trajectories when the caller made them already
-    (a training run, to record their tasks); else config.episodes of them are made here, and fed `batch_size` per
-    optimiser step. With
-    `gradient_checkpointing`, activations are recomputed in the backward pass instead of kept: the memory of about
-    one layer's instead of every layer's, for one more forward pass."""
+    (a training run, to record their tasks); else config.episodes of them are made here. Each optimiser step takes
+    `batch_size` of them. With `gradient_checkpointing`, activations are recomputed in the backward pass instead of
+    kept: the memory of about one layer's instead of every layer's, for one more forward pass."""
     from tqdm.auto import tqdm
 
     if data is None:
