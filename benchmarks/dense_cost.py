@@ -12,7 +12,7 @@ HNSW than real text, so the first rows measure the real passages alone. Then, si
 - numpy: the embeddings as one float32 matrix, scores by matrix product, the top 10 by argpartition;
 - faiss flat: exact inner product (DenseRetriever's default);
 - faiss HNSW (32 neighbours, efSearch 64: DenseRetriever's settings), up to --hnsw-up-to passages (its build grows
-  fast), and faiss IVF over 8-bit vectors (4 sqrt(N) lists, 16 probed), each with its recall@10 against the exact
+  fast), and faiss IVF over 8-bit vectors (4 sqrt(N) lists, 64 probed), each with its recall@10 against the exact
   top 10.
 Query latency is the index's; "with encoding" adds the median time to encode one question.
 """

@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from agent_r1.tools.dense_indexes import INDEXES, build_index
+from agent_r1.tools.dense_indexes import INDEXES, IVF_PROBES, build_index
 from agent_r1.tools.encoders import prefixes, resolve_encoder
 from agent_r1.tools.paths import DEFAULT_ENCODER, data_home
 from agent_r1.tools.retriever import Passage, SearchHit
@@ -30,7 +30,7 @@ class DenseRetriever:
     def __init__(self, passages: Sequence[Passage], *, encoder: str = DEFAULT_ENCODER, index: str = "flat",
                  batch_size: int = 64, cache_dir: Path | None = None, query_prefix: str | None = None,
                  passage_prefix: str | None = None, hnsw_neighbors: int = 32, hnsw_ef_search: int = 64,
-                 ivf_probes: int = 16,
+                 ivf_probes: int = IVF_PROBES,
                  progress: bool = True) -> None:
         if index not in INDEXES:
             raise ValueError(f"index must be one of {', '.join(INDEXES)}, got {index!r}")

@@ -15,10 +15,13 @@ import numpy as np
 # each index against exact search.
 INDEXES = ("flat", "hnsw", "ivf")
 IVF_MIN_PASSAGES = 1_000
+# Lists an IVF search reads: on the 27,654 BEIR passages (692 lists), recall@10 against exact search was 0.78 at 16,
+# 0.87 at 32, 0.93 at 64 and 0.97 at 128, each well under a millisecond a query.
+IVF_PROBES = 64
 
 
 def build_index(embeddings: np.ndarray, kind: str, *, hnsw_neighbors: int = 32, hnsw_ef_search: int = 64,
-                ivf_probes: int = 16):
+                ivf_probes: int = IVF_PROBES):
     """A faiss inner-product index of one of INDEXES over `embeddings` (normalised float32 rows)."""
     import faiss
 
