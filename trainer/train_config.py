@@ -158,7 +158,7 @@ class TrainConfig:
                                  f"sections {', '.join(SECTIONS)})")
         leaves = _leaves()
         for path, value in values.items():
-            expected = type(leaves[path].default if leaves[path].default is not MISSING else leaves[path].default_factory())
+            expected = type(_default(leaves[path]))
             ok = isinstance(value, expected) and not (expected is not bool and isinstance(value, bool))
             if expected is float and isinstance(value, int) and not isinstance(value, bool):
                 ok = True
