@@ -1,14 +1,14 @@
 """What dense retrieval costs on this machine: encoding, index builds, memory and query latency, by corpus size.
 
     python -m agent_r1.benchmarks.dense_cost [--corpus ../shared/data/beir/hotpotqa_corpus_27654.jsonl] \
-        [--real 2048] [--sizes 30000,100000,1000000] [--hnsw-up-to 100000] [--queries 200]
+        [--real 27654] [--sizes 30000,100000,1000000] [--hnsw-up-to 100000] [--queries 200]
 
 The encoder (all-MiniLM-L6-v2, the default) embeds the first --real passages of the corpus (once: DenseRetriever
 caches them in the data home), and is timed on --encode-sample of them: passages per second. Larger corpora repeat
 those real embeddings, each copy moved by noise (0.01 per dimension, then normalised) so that no two rows tie;
 encoding a million passages would take this CPU hours. Copies cluster around their original, a harder case for
-HNSW than real text, so the first rows measure the real passages alone. Then, side by side at each size, with HotpotQA dev questions as queries, one at a time
-(what one search of an agent pays):
+HNSW than real text, so the first rows measure the real passages alone. Then, side by side at each size, with
+HotpotQA dev questions as queries, one at a time (what one search of an agent pays):
 - numpy: the embeddings as one float32 matrix, scores by matrix product, the top 10 by argpartition;
 - faiss flat: exact inner product (DenseRetriever's default);
 - faiss HNSW (32 neighbours, efSearch 64: DenseRetriever's settings), up to --hnsw-up-to passages (its build grows
@@ -20,19 +20,16 @@ Query latency is the index's; "with encoding" adds the median time to encode one
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 
 from agent_r1.benchmarks.load import percentile_ms
+from agent_r1.benchmarks.retrieval_inputs import add_inputs, parse, questions, report
 from agent_r1.envs.datasets.corpus import load_passages
-from agent_r1.envs.datasets.formats import load_records
 from agent_r1.tools.dense_indexes import IVF_MIN_PASSAGES, build_index
 from agent_r1.tools.paths import DEFAULT_ENCODER
 
-SHARED = Path("../shared/data")  # run from the checkout, as the other benchmarks
 K = 10
 
 
@@ -97,8 +94,8 @@ def run(args: argparse.Namespace) -> dict:
     started = time.perf_counter()
     dense.encode(sample, dense.passage_prefix)
     encode_rate = len(sample) / (time.perf_counter() - started)
-    questions = [r.question for r in load_records("hotpotqa", str(args.questions), need_paragraphs=False)][: args.queries]
-    vectors, seconds = _timed_each(lambda q: dense.encode([q], dense.query_prefix)[0], questions)
+    asked = questions(args.questions)[: args.queries]
+    vectors, seconds = _timed_each(lambda q: dense.encode([q], dense.query_prefix)[0], asked)
     queries = np.asarray(vectors, dtype=np.float32)
     encode_ms = percentile_ms(seconds, 0.5)
     rng = np.random.default_rng(0)
@@ -124,24 +121,16 @@ def table(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", type=Path, default=SHARED / "beir" / "hotpotqa_corpus_27654.jsonl")
-    parser.add_argument("--questions", type=Path, default=SHARED / "hotpotqa" / "dev_distractor_500.jsonl")
+    add_inputs(parser)
     parser.add_argument("--real", type=int, default=27_654, help="real passages (encoded once, cached in the data "
                         "home; larger corpora repeat them)")
     parser.add_argument("--encode-sample", type=int, default=1024, help="passages encoded to time the encoder")
     parser.add_argument("--sizes", type=lambda text: [int(s) for s in text.split(",")], default=[30_000, 100_000, 1_000_000])
     parser.add_argument("--hnsw-up-to", type=int, default=100_000, help="the largest corpus given an HNSW index")
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--json", type=Path, help="write the numbers to this file")
-    args = parser.parse_args(argv)
-    for path in (args.corpus, args.questions):
-        if not path.is_file():
-            raise SystemExit(f"error: no file at {path}")
+    args = parse(parser, argv)
     result = run(args)
-    print(table(result))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=1))
-    return result
+    return report(args, result, table(result))
 
 
 if __name__ == "__main__":

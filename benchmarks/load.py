@@ -14,6 +14,20 @@ def percentile_ms(sorted_seconds: Sequence[float], q: float) -> float:
     return sorted_seconds[min(len(sorted_seconds) - 1, int(q * len(sorted_seconds)))] * 1000
 
 
+def run_threads(work: Callable[[int], None], count: int, seconds: float, stop: threading.Event) -> float:
+    """work(0), ..., work(count - 1), each on a thread, until `seconds` pass and `stop` is set (each work loops until
+    it sees it); the seconds they ran."""
+    threads = [threading.Thread(target=work, args=(n,), daemon=True) for n in range(count)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    time.sleep(seconds)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started
+
+
 def closed_loop(call: Callable[[int], None], clients: int, seconds: float) -> dict:
     """`clients` threads calling call(i) (i counts each thread's calls, offset per thread) until `seconds` pass:
     calls per second, latency p50/p99/max, and failures (every exception counts)."""
@@ -32,15 +46,7 @@ def closed_loop(call: Callable[[int], None], clients: int, seconds: float) -> di
                 errors.append(repr(exc))
             i += 1
 
-    threads = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    time.sleep(seconds)
-    stop.set()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
+    elapsed = run_threads(client, clients, seconds, stop)
     latencies.sort()
     return {"clients": clients, "seconds": elapsed, "calls": len(latencies), "per_second": len(latencies) / elapsed,
             "p50_ms": percentile_ms(latencies, 0.5), "p99_ms": percentile_ms(latencies, 0.99),

@@ -14,7 +14,6 @@ batching and HTTP cost or save). Reports queries per second, p50/p99/max latency
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import socket
 import subprocess
@@ -24,12 +23,9 @@ import urllib.request
 from pathlib import Path
 
 from agent_r1.benchmarks.load import closed_loop
+from agent_r1.benchmarks.retrieval_inputs import add_inputs, parse, questions, report
 from agent_r1.envs.datasets.corpus import corpus_searcher
-from agent_r1.envs.datasets.formats import load_records
 from agent_r1.tools.remote import RemoteRetriever
-
-SHARED = Path("../shared/data")  # run from the checkout, as the other benchmarks
-
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -53,14 +49,14 @@ def start_server(corpus: Path, retriever: str, port: int) -> subprocess.Popen:
 
 
 def run(args: argparse.Namespace) -> dict:
-    questions = [r.question for r in load_records("hotpotqa", str(args.questions), need_paragraphs=False)]
+    asked = questions(args.questions)
     port = _free_port()
     server = start_server(args.corpus, args.retriever, port)
     try:
         client = RemoteRetriever(f"http://127.0.0.1:{port}", timeout=30, retries=0)
 
         def remote(i: int) -> None:
-            client.search(questions[i % len(questions)], 3)
+            client.search(asked[i % len(asked)], 3)
 
         remote(0)  # warm
         rows = {"one client, server": closed_loop(remote, 1, min(args.seconds, 15)),
@@ -71,7 +67,7 @@ def run(args: argparse.Namespace) -> dict:
     local = corpus_searcher(args.corpus, args.retriever)
 
     def in_process(i: int) -> None:
-        local.search(questions[i % len(questions)], 3)
+        local.search(asked[i % len(asked)], 3)
 
     rows[f"{args.clients} clients, in process"] = closed_loop(in_process, args.clients, min(args.seconds, 15))
     return {"corpus": str(args.corpus), "retriever": args.retriever, "cpus": os.cpu_count(), "rows": rows}
@@ -87,21 +83,13 @@ def table(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", type=Path, default=SHARED / "beir" / "hotpotqa_corpus_27654.jsonl")
-    parser.add_argument("--questions", type=Path, default=SHARED / "hotpotqa" / "dev_distractor_500.jsonl")
+    add_inputs(parser)
     parser.add_argument("--retriever", choices=["bm25", "dense", "hybrid"], default="bm25")
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--json", type=Path, help="write the numbers to this file")
-    args = parser.parse_args(argv)
-    for path in (args.corpus, args.questions):
-        if not path.is_file():
-            raise SystemExit(f"error: no file at {path}")
+    args = parse(parser, argv)
     result = run(args)
-    print(table(result))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=1))
-    return result
+    return report(args, result, table(result))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import time
 import gymnasium as gym
 
 import agent_r1.envs  # noqa: F401
-from agent_r1.benchmarks.load import percentile_ms
+from agent_r1.benchmarks.load import percentile_ms, run_threads
 from agent_r1.envs.registration import DATASET_ENV_IDS
 
 
@@ -51,16 +51,7 @@ def run(data: str, workers: int, seconds: float) -> dict:
     latencies: list[float] = []
     errors: list[str] = []
     counts = [[0] for _ in envs]
-    threads = [threading.Thread(target=_worker, args=(env, i, stop, latencies, errors, counts[i]), daemon=True)
-               for i, env in enumerate(envs)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    time.sleep(seconds)
-    stop.set()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
+    elapsed = run_threads(lambda i: _worker(envs[i], i, stop, latencies, errors, counts[i]), workers, seconds, stop)
     latencies.sort()
 
     return {"workers": workers, "seconds": elapsed, "searches": len(latencies), "steps": sum(c[0] for c in counts),
