@@ -26,6 +26,7 @@ from agent_r1.tools.retriever import Passage, SearchHit
 
 logger = logging.getLogger(__name__)
 
+
 class DenseRetriever:
     def __init__(self, passages: Sequence[Passage], *, encoder: str = DEFAULT_ENCODER, index: str = "flat",
                  batch_size: int = 64, cache_dir: Path | None = None, query_prefix: str | None = None,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from agent_r1.tools.retriever import Passage, Retriever, SearchHit
+from agent_r1.tools.retriever import Passage, Retriever, SearchHit, search_all
 
 
 class HybridRetriever:
@@ -27,8 +27,7 @@ class HybridRetriever:
 
     def search_batch(self, queries: Sequence[str], k: int) -> list[list[SearchHit]]:
         depth = max(k, self.depth)
-        lists = [r.search_batch(queries, depth) if hasattr(r, "search_batch") else [r.search(q, depth) for q in queries]
-                 for r in self.retrievers]
+        lists = [search_all(r, queries, depth) for r in self.retrievers]
         return [self.fuse([hits[i] for hits in lists], k) for i in range(len(queries))]
 
     def fuse(self, rankings: Sequence[Sequence[SearchHit]], k: int) -> list[SearchHit]:

@@ -23,9 +23,9 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import Annotated, Callable, Sequence
+from typing import Annotated, Callable
 
-from agent_r1.tools.retriever import Retriever, SearchHit
+from agent_r1.tools.retriever import Retriever, SearchHit, search_all
 
 logger = logging.getLogger(__name__)
 
@@ -223,9 +223,3 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     return sock
-
-
-def search_all(retriever: Retriever, queries: Sequence[str], k: int) -> list[list[SearchHit]]:
-    """`search_batch` where the retriever has one, else one search per query."""
-    search_batch = getattr(retriever, "search_batch", None)
-    return search_batch(queries, k) if search_batch else [retriever.search(q, k) for q in queries]

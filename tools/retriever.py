@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
-from agent_r1.tools.paths import DEFAULT_ENCODER
-
 from agent_r1.tools.bm25 import BM25Index, Tokenizer, tokenize
+from agent_r1.tools.paths import DEFAULT_ENCODER
 
 RETRIEVERS = ("bm25", "dense", "hybrid")
 
@@ -42,6 +41,12 @@ class SearchHit:
 
 class Retriever(Protocol):
     def search(self, query: str, k: int) -> list[SearchHit]: ...
+
+
+def search_all(retriever: Retriever, queries: Sequence[str], k: int) -> list[list[SearchHit]]:
+    """`search_batch` where the retriever has one (the protocol asks only for `search`), else one search per query."""
+    search_batch = getattr(retriever, "search_batch", None)
+    return search_batch(queries, k) if search_batch else [retriever.search(q, k) for q in queries]
 
 
 class BM25Retriever:

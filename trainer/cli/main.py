@@ -205,7 +205,7 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
     from agent_r1.trainer.train_config import option_defaults, help_text
 
     for name, default in option_defaults().items():
-        option, text = "--" + name.replace("_", "-"), help_text(name)
+        option, text = _option(name), help_text(name)
         if isinstance(default, dict):
             parser.add_argument(option, dest=name, action="append", default=None, metavar="[ENV_ID:]KEY=VALUE",
                                 help=text + ENV_ARG_SYNTAX)
@@ -216,6 +216,12 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
                                 metavar=type(default).__name__.upper(), help=f"{text} (default: {default})".lstrip())
 
 
+def _option(name: str) -> str:
+    """The flag of a setting's command-line name (train_config.option_defaults): warm_start_epochs is
+    --warm-start-epochs."""
+    return "--" + name.replace("_", "-")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from agent_r1.trainer.train_config import TrainConfig, option_defaults
 
@@ -223,8 +229,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     for name, default in option_defaults().items():
         value = getattr(args, name, None)
         if value is not None:
-            option = "--" + name.replace("_", "-")
-            overrides[name] = _parse_env_kwargs(value, option, per_env=True) if isinstance(default, dict) else value
+            overrides[name] = _parse_env_kwargs(value, _option(name), per_env=True) if isinstance(default, dict) else value
     try:
         config = TrainConfig.from_file(args.config, **overrides) if args.config else TrainConfig.from_dict(overrides)
     except (FileNotFoundError, ValueError) as exc:

@@ -135,7 +135,6 @@ def _conversion_is_current(target: Path) -> bool:
     return current
 
 
-
 def resolve_model(name_or_path: str) -> str:
     """A directory or hub id that from_pretrained (and vLLM) can read."""
     if name_or_path == DEFAULT_MODEL:
