@@ -88,8 +88,8 @@ def test_dense_search_finds_meaning_that_bm25_misses_and_caches_its_embeddings(e
     assert len(dense.search(query, 99)) == len(PASSAGES)
     # A second retriever over the same passages reads the cache instead of encoding them.
     calls = []
-    original = dense.model.encode
-    monkeypatch.setattr(type(dense.model), "encode", lambda self, texts, **kw: calls.append(len(texts)) or original(texts, **kw))
+    original = DenseRetriever.encode
+    monkeypatch.setattr(DenseRetriever, "encode", lambda self, texts, *a, **kw: calls.append(len(texts)) or original(self, texts, *a, **kw))
     again = DenseRetriever(PASSAGES, cache_dir=tmp_path, progress=False)
     assert calls == [] and again.search(query, 1)[0].passage.id == "cat"
     calls.clear()  # the query's own encoding
@@ -104,6 +104,54 @@ def test_dense_search_finds_meaning_that_bm25_misses_and_caches_its_embeddings(e
     assert hnsw.search(query, 1)[0].passage.id == "cat"
     hybrid = HybridRetriever([BM25Retriever(PASSAGES), dense])
     assert hybrid.search(query, 1)[0].passage.id == "cat"
+
+
+@needs_dense
+@pytest.mark.slow
+def test_onnx_runtime_gives_the_torch_vectors_and_falls_back_when_its_graph_is_unusable(encoder_home, tmp_path,
+                                                                                        monkeypatch, caplog):
+    pytest.importorskip("onnxruntime")
+    from agent_r1.tools.dense import DenseRetriever
+    from agent_r1.tools.onnx_encoder import onnx_encoder
+
+    monkeypatch.setenv("AGENT_R1_DATA", str(encoder_home))
+    onnx = DenseRetriever(PASSAGES, cache_dir=tmp_path, runtime="onnx", progress=False)
+    torch_ = DenseRetriever(PASSAGES, cache_dir=tmp_path, runtime="torch", progress=False)
+    assert (onnx.runtime, torch_.runtime) == ("onnx", "torch")
+    queries = ["Where did the kitty sleep?", "a vehicle on the road", "x"]
+    cosines = (onnx.encode(queries, "") * torch_.encode(queries, "")).sum(1)
+    assert np.all(cosines > 0.9999), cosines
+    assert [h.passage.id for h in onnx.search(queries[0], 4)] == [h.passage.id for h in torch_.search(queries[0], 4)]
+    # A graph cut short is exported again.
+    (graph,) = (encoder_home / "onnx").glob("*.onnx")
+    graph.write_bytes(graph.read_bytes()[:1000])
+    with caplog.at_level(logging.WARNING):
+        assert DenseRetriever(PASSAGES, cache_dir=tmp_path, progress=False).runtime == "onnx"
+    assert "cached ONNX graph" in caplog.text and graph.stat().st_size > 1_000_000
+    # A graph whose vectors are not the torch model's is never used: auto keeps torch, and onnx says so.
+    original = type(onnx.model).encode
+    monkeypatch.setattr(type(onnx.model), "encode", lambda self, *a, **kw: -original(self, *a, **kw))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert onnx_encoder(onnx.model, "all-minilm-l6-v2", encoder_home / "onnx") is None
+    assert "differ from the torch model's" in caplog.text and "sentence-transformers instead" in caplog.text
+    monkeypatch.setattr("agent_r1.tools.onnx_encoder._export", lambda model, path: None)  # no second export
+    with pytest.raises(RuntimeError, match="cannot run on ONNX Runtime"):
+        DenseRetriever(PASSAGES, cache_dir=tmp_path, runtime="onnx", progress=False)
+    assert DenseRetriever(PASSAGES, cache_dir=tmp_path, progress=False).runtime == "torch"
+
+
+@needs_dense
+def test_without_onnxruntime_the_dense_retriever_encodes_with_sentence_transformers(encoder_home, tmp_path,
+                                                                                   monkeypatch):
+    from agent_r1.tools.dense import DenseRetriever
+
+    monkeypatch.setenv("AGENT_R1_DATA", str(encoder_home))
+    monkeypatch.setitem(__import__("sys").modules, "onnxruntime", None)
+    dense = DenseRetriever(PASSAGES, cache_dir=tmp_path, progress=False)
+    assert dense.runtime == "torch" and dense.search("Where did the kitty sleep?", 1)[0].passage.id == "cat"
+    with pytest.raises(ValueError, match="runtime must be one of"):
+        DenseRetriever(PASSAGES, cache_dir=tmp_path, runtime="tensorrt")
 
 
 @pytest.mark.skipif(importlib.util.find_spec("faiss") is None, reason="faiss-cpu is not installed")
