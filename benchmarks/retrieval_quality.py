@@ -67,9 +67,9 @@ def searchers(passages: list, names: list[str], cache_dir: Path) -> dict[str, tu
                 retriever = DenseRetriever(passages, cache_dir=cache_dir)  # a progress bar while it encodes
             built[name] = (retriever, time.perf_counter() - start)
     if "hybrid" in names:
-        from agent_r1.tools.hybrid import HybridRetriever
+        from agent_r1.tools.hybrid import bm25_dense
 
-        built["hybrid"] = (HybridRetriever([built["bm25"][0], built["dense"][0]]), built["bm25"][1] + built["dense"][1])
+        built["hybrid"] = (bm25_dense(built["bm25"][0], built["dense"][0]), built["bm25"][1] + built["dense"][1])
     return {name: built[name] for name in names}
 
 

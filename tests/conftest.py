@@ -68,3 +68,11 @@ def smollm2_tokenizer():
     from agent_r1.trainer.rollout.models import load_tokenizer
 
     return load_tokenizer("smollm2-135m-instruct")
+
+
+@pytest.fixture(scope="session")
+def dense_home(tmp_path_factory):
+    """One data home for the tests that build dense retrievers: the default encoder is unpacked and exported to
+    ONNX once a session (15 s each time) instead of once a test. Embeddings are cached by content, so tests that
+    share it do not see each other's passages."""
+    return tmp_path_factory.mktemp("dense-home")

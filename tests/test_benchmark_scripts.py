@@ -32,12 +32,12 @@ def test_retrieval_quality_measures_recall(tmp_path):
     assert "| hotpotqa | pooled | bm25 | 1 | 3 |" in table
 
 
-def test_retrieval_quality_compares_retrievers_side_by_side_with_distractor_passages(tmp_path, monkeypatch):
+def test_retrieval_quality_compares_retrievers_side_by_side_with_distractor_passages(tmp_path, monkeypatch, dense_home):
     from test_dense import needs_dense
 
     if needs_dense.args[0]:
         pytest.skip(needs_dense.kwargs["reason"])
-    monkeypatch.setenv("AGENT_R1_DATA", str(tmp_path / "home"))
+    monkeypatch.setenv("AGENT_R1_DATA", str(dense_home))
     path, extra = tmp_path / "h.json", tmp_path / "extra.jsonl"
     path.write_text(json.dumps([HOTPOT]))
     extra.write_text("".join(json.dumps({"_id": str(i), "title": f"Other {i}", "text": f"Unrelated text number {i}."}) + "\n"
@@ -192,14 +192,14 @@ def test_the_server_load_script_runs_the_server_and_the_in_process_baseline_side
 
 
 @pytest.mark.slow
-def test_the_dense_cost_script_compares_numpy_flat_and_hnsw_by_size(tmp_path, monkeypatch):
+def test_the_dense_cost_script_compares_numpy_flat_and_hnsw_by_size(tmp_path, monkeypatch, dense_home):
     from test_dense import needs_dense
 
     if needs_dense.args[0]:
         pytest.skip(needs_dense.kwargs["reason"])
     from agent_r1.benchmarks import dense_cost
 
-    monkeypatch.setenv("AGENT_R1_DATA", str(tmp_path / "home"))
+    monkeypatch.setenv("AGENT_R1_DATA", str(dense_home))
     corpus, questions = tmp_path / "corpus.jsonl", tmp_path / "q.json"
     corpus.write_text("".join(json.dumps({"_id": str(i), "title": f"T{i}", "text": f"Passage {i} about topic {i % 7}."})
                               + "\n" for i in range(40)))
@@ -214,6 +214,28 @@ def test_the_dense_cost_script_compares_numpy_flat_and_hnsw_by_size(tmp_path, mo
     # Both runtimes are timed, side by side, where onnxruntime is installed (make installs it)
     runtimes = ["torch", "onnx"] if importlib.util.find_spec("onnxruntime") else ["torch"]
     assert list(result["encoding"]) == runtimes and all(c["passages_per_s"] > 0 for c in result["encoding"].values())
+
+
+def test_the_hybrid_tuning_script_chooses_the_fusion_on_train_and_reports_it_on_dev(tmp_path, monkeypatch, dense_home):
+    from test_dense import needs_dense
+
+    if needs_dense.args[0]:
+        pytest.skip(needs_dense.kwargs["reason"])
+    from agent_r1.benchmarks import hybrid_tuning
+
+    monkeypatch.setenv("AGENT_R1_DATA", str(dense_home))
+    train, dev, distractors = tmp_path / "train.json", tmp_path / "dev.json", tmp_path / "extra.jsonl"
+    train.write_text(json.dumps([HOTPOT]))
+    dev.write_text(json.dumps([HOTPOT | {"_id": "q2", "question": "Where was the painter Zorvan Quist born?"}]))
+    distractors.write_text("".join(json.dumps({"_id": str(i), "title": f"Other {i}", "text": f"Unrelated {i}."}) + "\n"
+                                   for i in range(8)))
+    result = hybrid_tuning.main(["--train", str(train), "--dev", str(dev), "--distractors", str(distractors)])
+    assert len(result["grid"]) == len(hybrid_tuning.K0S) * len(hybrid_tuning.DENSE_WEIGHTS)
+    best = max(g["train_recall@5"] for g in result["grid"])
+    assert result["chosen"]["train_recall@5"] == best and result["distractors"] == 8 and result["questions"] == 1
+    systems = [r["system"] for r in result["rows"]]
+    assert systems[:3] == ["bm25", "dense", "hybrid (k0 60, weights 1 : 1)"] and "chosen on train" in systems[3]
+    assert all(0 <= r["recall@5"] <= 1 for r in result["rows"]) and "minus_bm25" in result["rows"][2]
 
 
 def test_the_demo_seeds_script_reports_each_seed_and_the_median_from_finished_runs(tmp_path, capsys):

