@@ -32,6 +32,7 @@ from trl import GRPOConfig, GRPOTrainer  # noqa: E402
 
 from agent_r1.envs.metrics import summarize
 from agent_r1.trainer.advantages import ESTIMATORS, WHOLE_BATCH, gae, whiten
+from agent_r1.trainer.fused_correction import fusable
 from agent_r1.trainer.rollout.episodes import EpisodePlan, run_episodes
 from agent_r1.trainer.rollout.hf_generator import TransformersGenerator
 from agent_r1.trainer.rollout.engine import RolloutConfig, RolloutEngine
@@ -228,12 +229,19 @@ class AgentTrainer(StepMechanics, AtomicCheckpoints, GRPOTrainer):
 
     def _generate_and_score_completions(self, inputs):
         # With a vLLM sampler TRL rescores the sampled tokens with the policy (the importance-sampling correction's
-        # denominator): like the loss, it needs only the model's tokens (trainer/scoring.py).
+        # numerator): like the loss, it needs only the model's tokens (trainer/scoring.py). Where the step is the
+        # batch's only one, the loss's own forward gives the ratio instead, and nothing is rescored
+        # (trainer/fused_correction.py).
+        fused = self.model.training and fusable(self)
         self._scored = self._rollout_scored if self.use_vllm and self.model.training else None
+        if fused:
+            self.vllm_importance_sampling_correction = False  # TRL then neither rescores nor computes the ratio
         try:
             output = super()._generate_and_score_completions(inputs)
         finally:
             self._scored = None
+            if fused:
+                self.vllm_importance_sampling_correction = True
         mode = "train" if self.model.training else "eval"
         for name, value in episode_stats(self.trajectories).items():
             self._metrics[mode][f"episode/{name}"].append(value)

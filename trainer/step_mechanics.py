@@ -1,5 +1,6 @@
-"""How AgentTrainer computes a step: micro-batches, the tokens the loss scores, the micro-batches it skips, and
-where the step's time goes. A mixin over TRL's GRPOTrainer; none of it changes the gradient (tests/test_micro_batches.py
+"""How AgentTrainer computes a step: micro-batches, the tokens the loss scores, the micro-batches it skips, the
+importance ratio a vLLM sampler needs (from the loss's own forward: trainer/fused_correction.py), and where the
+step's time goes. A mixin over TRL's GRPOTrainer; none of it changes the gradient (tests/test_micro_batches.py
 compares it with TRL's own computation of the same step).
 """
 
@@ -10,6 +11,7 @@ import time
 import torch
 from transformers import TrainerCallback
 
+from agent_r1.trainer.fused_correction import RatioStats, fusable, importance_ratio
 from agent_r1.trainer.micro_batches import contributes_nothing, micro_batches
 from agent_r1.trainer.rollout.phases import PhaseClock, breakdown, peak_resident_gb, release_freed_memory, resident_gb
 from agent_r1.trainer.scoring import plain_lm_head, scored_logps_and_entropies
@@ -38,6 +40,8 @@ class StepMechanics:
         self.skipped_micro_batches = 0
         self._scored = None  # the loss mask of the tokens being scored (a micro-batch's loss, or vLLM's samples)
         self._plain_lm_head = plain_lm_head(model.config)
+        self._ratio_inputs = None  # a micro-batch whose loss needs the importance ratio from its own forward
+        self._ratio_stats = RatioStats()
 
     def training_step(self, model, inputs, num_items_in_batch):
         with self.clock.phase("step"):
@@ -61,11 +65,13 @@ class StepMechanics:
             return self._zero_loss(model, inputs)
         # The loss reads only the model's tokens: _get_per_token_logps_and_entropies scores those alone.
         self._scored = (inputs["completion_mask"] * inputs.get("tool_mask", 1)) > 0
+        if self.model.training and "sampling_per_token_logps" in inputs and fusable(self):
+            self._ratio_inputs = inputs
         try:
             with self.clock.phase("forward"):
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         finally:
-            self._scored = None
+            self._scored = self._ratio_inputs = None
 
     def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, batch_size=None,
                                            compute_entropy=False, compute_aux_loss=False, **multimodal):
@@ -74,11 +80,17 @@ class StepMechanics:
         scored = self._scored
         if (scored is None or compute_aux_loss or scored.size(1) != logits_to_keep or not self._plain_lm_head
                 or any(value is not None for value in multimodal.values())):
-            return super()._get_per_token_logps_and_entropies(model, input_ids, attention_mask, logits_to_keep, batch_size,
-                                                              compute_entropy, compute_aux_loss, **multimodal)
-        with self.accelerator.autocast():
-            logps, entropies = scored_logps_and_entropies(model, input_ids, attention_mask, scored, self.temperature)
-        return logps, entropies if compute_entropy else None, None
+            logps, entropies, aux = super()._get_per_token_logps_and_entropies(
+                model, input_ids, attention_mask, logits_to_keep, batch_size, compute_entropy, compute_aux_loss,
+                **multimodal)
+        else:
+            with self.accelerator.autocast():
+                logps, entropies = scored_logps_and_entropies(model, input_ids, attention_mask, scored, self.temperature)
+            entropies, aux = entropies if compute_entropy else None, None
+        if self._ratio_inputs is not None:  # the loss's forward: TRL reads the ratio from its inputs further on
+            inputs, self._ratio_inputs = self._ratio_inputs, None
+            inputs["importance_sampling_ratio"] = importance_ratio(self, logps, inputs, self._ratio_stats)
+        return logps, entropies, aux
 
     @staticmethod
     def _zero_loss(model, inputs) -> torch.Tensor:
@@ -99,6 +111,8 @@ class StepMechanics:
                 logs[f"time/{name}"] = seconds
                 self.phase_seconds[name] = self.phase_seconds.get(name, 0.0) + seconds
             logs["time/skipped_micro_batches"] = self.skipped_micro_batches
+            if fusable(self):
+                self._ratio_stats.flush(self)  # TRL's log() adds the metrics to this record
             release_freed_memory()  # so that the resident memory logged is what the run holds, not glibc's free pages
             logs["memory/resident_gb"], logs["memory/peak_gb"] = resident_gb(), peak_resident_gb()
             self.skipped_micro_batches = 0
