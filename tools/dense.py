@@ -6,7 +6,7 @@ disk; a cache that does not match its record (cut short, altered) is encoded aga
 and faiss are imported when a dense retriever is first built, so `import agent_r1.envs` stays light.
 
 Texts are encoded by ONNX Runtime where it is installed (`runtime="auto"`; tools/onnx_encoder.py): the same
-vectors as sentence-transformers, checked on every load, in a third of the time for one question.
+vectors as sentence-transformers, checked on every load, in half the time for one question.
 """
 
 from __future__ import annotations
