@@ -10,6 +10,7 @@ resamples of the questions). The published rows are the paper's own
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from agent_r1.envs.registration import DATASET_ENV_IDS
 
 ENVS = tuple(DATASET_ENV_IDS.values())
 ALGORITHM_LABELS = {"grpo": "GRPO", "ppo": "PPO", "rloo": "RLOO", "reinforce_pp": "REINFORCE++"}
+SCORES = "scores.jsonl"
 ORDER = ("Naive RAG", "Base Tool Call", "Warm start", "PPO", "GRPO", "REINFORCE++", "RLOO")
 
 
@@ -51,20 +53,49 @@ def _label(policy: str, out: Path) -> str:
     return policy
 
 
-def scores(out: Path) -> tuple[dict[str, dict[str, dict[int, dict[str, float]]]], dict[str, str]]:
-    """(system -> env -> question index -> {"em", "f1"}, system -> the precision it ran in), from OUT/bench/episodes.
-    A system benched in two precisions is an error: its episodes would be mixed."""
-    table: dict[str, dict[str, dict[int, dict[str, float]]]] = {}
-    precision: dict[str, str] = {}
+def kept_records(kept: Path) -> list[dict[str, Any]]:
+    """KEPT's scores (see `keep`): {"system", "precision", "env", "index", "em", "f1"} per question."""
+    path = kept / SCORES
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
+def _records(out: Path, kept: Path | None) -> list[dict[str, Any]]:
+    """One record per (system, env, question): the kept ones first, then OUT's episodes, which replace them."""
+    records = kept_records(kept) if kept is not None else []
     for path in sorted((out / "bench" / "episodes").glob("*.jsonl")):
         for episode in read_episodes(path):
-            name = label(episode["policy"], out)
-            dtype = _precision(episode["policy"])[1]
-            if precision.setdefault(name, dtype) != dtype:
-                raise ValueError(f"{out / 'bench'} holds {name} in {precision[name]} and in {dtype}: keep one")
-            system = table.setdefault(name, {})
-            system.setdefault(episode["env"], {})[episode["index"]] = {k: float(episode["metrics"][k]) for k in ("em", "f1")}
+            name, dtype = _precision(episode["policy"])
+            records.append({"system": _label(name, out), "precision": dtype, "env": episode["env"],
+                            "index": episode["index"], **{k: float(episode["metrics"][k]) for k in ("em", "f1")}})
+    return records
+
+
+def scores(out: Path, kept: Path | None = None) -> tuple[dict[str, dict[str, dict[int, dict[str, float]]]], dict[str, str]]:
+    """(system -> env -> question index -> {"em", "f1"}, system -> the precision it ran in), from OUT/bench/episodes
+    and the scores kept in KEPT. A system benched in two precisions is an error: its episodes would be mixed."""
+    table: dict[str, dict[str, dict[int, dict[str, float]]]] = {}
+    precision: dict[str, str] = {}
+    for record in _records(out, kept):
+        name, dtype = record["system"], record["precision"]
+        if precision.setdefault(name, dtype) != dtype:
+            raise ValueError(f"{out / 'bench'} holds {name} in {precision[name]} and in {dtype}: keep one")
+        table.setdefault(name, {}).setdefault(record["env"], {})[record["index"]] = {k: record[k] for k in ("em", "f1")}
     return table, precision
+
+
+def keep(out: Path, kept: Path) -> None:
+    """Copy into KEPT what a later run on a fresh machine needs to continue OUT's table: every system's score on
+    every question (SCORES, a line each) and each training run's metrics and summary. Weights stay out: they are
+    large, and a run is made again from its seed (the warm start's fingerprint tells whether it came out the same)."""
+    kept.mkdir(parents=True, exist_ok=True)
+    latest = {(r["system"], r["env"], r["index"]): r for r in _records(out, kept)}
+    lines = [json.dumps(latest[key]) for key in sorted(latest, key=lambda k: (k[0], k[1], k[2]))]
+    (kept / SCORES).write_text("\n".join(lines) + "\n" if lines else "")
+    for run in _runs(out):
+        for name in ("metrics.jsonl", "summary.json"):
+            if (run / name).is_file():
+                (kept / run.name).mkdir(exist_ok=True)
+                shutil.copyfile(run / name, kept / run.name / name)
 
 
 def _cell(values: list[float]) -> dict[str, float]:
@@ -72,8 +103,8 @@ def _cell(values: list[float]) -> dict[str, float]:
     return {"mean": sum(values) / len(values), "low": low, "high": high, "n": len(values)}
 
 
-def summarize(out: Path) -> dict[str, Any]:
-    table, precision = scores(out)
+def summarize(out: Path, kept: Path | None = None) -> dict[str, Any]:
+    table, precision = scores(out, kept)
     systems = sorted(table, key=lambda s: (ORDER.index(s) if s in ORDER else len(ORDER), s))
     result: dict[str, Any] = {"systems": {}, "differences": [], "precision": precision}
     for system in systems:
@@ -122,11 +153,18 @@ def _differences(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _curves(out: Path) -> Path | None:
+def _runs(out: Path, kept: Path | None = None) -> list[Path]:
+    """The training runs' folders, OUT's and, for the runs OUT lacks, KEPT's."""
+    runs = {p.parent.name: p.parent for p in kept.glob("*/metrics.jsonl")} if kept is not None else {}
+    runs.update({p.parent.name: p.parent for p in out.glob("*/metrics.jsonl")})
+    return [runs[name] for name in sorted(runs)]
+
+
+def _curves(out: Path, kept: Path | None = None) -> Path | None:
     """Held-out EM during training (the trainer's own evaluation: the first dev questions of each training
-    dataset) of every run in OUT, one panel per dataset."""
+    dataset) of every run in OUT or KEPT, one panel per dataset."""
     plt = pyplot()
-    runs = sorted(p.parent for p in out.glob("*/metrics.jsonl"))
+    runs = _runs(out, kept)
     if plt is None or not runs:
         return None
     envs = [e for e in ENVS if any(e in ev.get("envs", {}) for run in runs for _, ev in MetricsLog(run / "metrics.jsonl").evals())]
@@ -134,7 +172,7 @@ def _curves(out: Path) -> Path | None:
     for axis, env in zip(axes[0], envs):
         for run in runs:
             points = [(s, e["envs"][env]["em"]) for s, e in MetricsLog(run / "metrics.jsonl").evals() if env in e.get("envs", {})]
-            axis.plot([s for s, _ in points], [v for _, v in points], "o-", label=label(f"agent ({run})", out))
+            axis.plot([s for s, _ in points], [v for _, v in points], "o-", label=label(f"agent ({out / run.name})", out))
         axis.set_title(f"held-out EM during training, {short_name(env)}", fontsize=9)
         axis.set_xlabel("step")
         axis.grid(alpha=0.3)
@@ -145,11 +183,12 @@ def _curves(out: Path) -> Path | None:
     return out / "curves.png"
 
 
-def write_report(out: Path) -> dict[str, Any]:
-    """OUT/results.md and OUT/results.json from what OUT holds now, and OUT/curves.png."""
+def write_report(out: Path, kept: Path | None = None) -> dict[str, Any]:
+    """OUT/results.md and OUT/results.json from what OUT (and KEPT, see `keep`) holds now, and OUT/curves.png."""
     out = Path(out)
-    summary = summarize(out)
-    curves = _curves(out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = summarize(out, kept)
+    curves = _curves(out, kept)
     precisions = sorted(set(summary["precision"].values()))
     note = (f"Every measured system ran in {precisions[0]}." if len(precisions) == 1 else
             "Precision: " + ", ".join(f"{s} {d}" for s, d in summary["precision"].items()) + "." if precisions else
@@ -163,9 +202,9 @@ def write_report(out: Path) -> dict[str, Any]:
     return summary
 
 
-if __name__ == "__main__":  # python -m agent_r1.benchmarks.paper_report OUT: the report again, from what OUT holds
+if __name__ == "__main__":  # python -m agent_r1.benchmarks.paper_report OUT [KEPT]: the report again
     import sys
 
     folder = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/paper")
-    write_report(folder)
+    write_report(folder, Path(sys.argv[2]) if len(sys.argv) > 2 else None)
     print((folder / "results.md").read_text())

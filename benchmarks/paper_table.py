@@ -23,6 +23,7 @@ The report is rewritten after each system, so a partial table is there from the 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import shutil
@@ -30,7 +31,7 @@ from pathlib import Path
 
 from agent_r1.benchmarks.evaluation.agents import make_agent
 from agent_r1.benchmarks.evaluation.harness import run_bench
-from agent_r1.benchmarks.paper_report import write_report
+from agent_r1.benchmarks.paper_report import keep, kept_records, label, write_report
 from agent_r1.trainer.run_log import MetricsLog
 from agent_r1.trainer.train import train
 from agent_r1.trainer.train_config import RolloutSettings, TrainConfig, WarmStartSettings
@@ -82,8 +83,40 @@ def train_all(data: Path, out: Path, runs: list[tuple[str, str]]):
         yield run_dir
 
 
-def bench(out: Path, data: Path, spec: str, limits: dict[str, int], progress: bool, dtype: str = "float32") -> None:
-    """One system on every dev sample; finished episodes are kept, so a second call only finishes it."""
+def fingerprint(folder: Path) -> str:
+    """sha256 over a run's weight files: whether a warm start made again on a fresh machine came out the same."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*.safetensors")):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def check_warm_start(out: Path, kept: Path) -> bool:
+    """Whether the warm start in OUT is the one KEPT's scores were measured with (recording it when KEPT has none).
+    A different one is benched again, and its new scores replace the kept ones."""
+    record, mine = kept / "warm_start.json", fingerprint(out / "warm_start")
+    theirs = json.loads(record.read_text())["sha256"] if record.is_file() else None
+    if theirs is None:
+        kept.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps({"sha256": mine}) + "\n")
+    elif theirs != mine:
+        logger.warning("the warm start made here differs from the kept one (sha256 %s, kept %s): benching it again",
+                       mine[:12], theirs[:12])
+        record.write_text(json.dumps({"sha256": mine}) + "\n")
+        return False
+    return True
+
+
+def bench(out: Path, data: Path, spec: str, limits: dict[str, int], progress: bool, dtype: str = "float32",
+          kept: Path | None = None) -> None:
+    """One system on every dev sample; finished episodes are kept, so a second call only finishes it, and a system
+    whose every question KEPT scored already is not run again."""
+    system = label(f"agent ({spec[len('agent:'):]})" if spec.startswith("agent:") else spec, out)
+    scored = {(r["env"], r["index"]) for r in kept_records(kept) if r["system"] == system and r["precision"] == dtype} \
+        if kept is not None else set()
+    if scored and all((env, i) in scored for env, n in limits.items() for i in range(n)):
+        logger.info("%s: every question is scored in %s already", system, kept)
+        return
     agent = make_agent(spec, max_tokens_per_turn=MAX_TOKENS_PER_TURN, dtype=dtype)
     for env, limit in limits.items():
         run_bench([agent], [env], out / "bench", limit=limit, progress=progress,
@@ -100,6 +133,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limits", default="300,300,100", help="dev questions of HotpotQA, 2Wiki, MuSiQue (default: %(default)s)")
     parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
                         help="the precision every system is evaluated in (default: %(default)s; training is float32)")
+    parser.add_argument("--keep", default="",
+                        help="a folder for version control that keeps every system's per-question scores and each run's "
+                             "metrics, so that the table continues on a fresh machine: systems it scored fully are not "
+                             "benched again (e.g. benchmarks/results/paper)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -114,21 +151,29 @@ def main(argv: list[str] | None = None) -> None:
     if any(len(pair) != 2 for pair in runs):
         raise SystemExit(f"error: --runs takes ALGO:PRESET pairs, got {args.runs!r}")
     out.mkdir(parents=True, exist_ok=True)
+    kept = Path(args.keep) if args.keep else None
+
+    def report() -> None:
+        write_report(out, kept)
+        if kept is not None:
+            keep(out, kept)
+
+    def run(spec: str, *, again: bool = False) -> None:
+        bench(out, data, spec, limits, not args.quiet, args.dtype, kept=None if again else kept)
+        report()
+
     first = True
     for run_dir in train_all(data, out, runs):
-        if first:  # the warm start and the most important comparison come first
-            bench(out, data, f"agent:{out / 'warm_start'}", limits, not args.quiet, args.dtype)
-            write_report(out)
+        run(f"agent:{run_dir}", again=True)  # weights are not kept: a run here was trained here, and is benched here
+        if first:  # then what it is compared with: its warm start, before the next run trains
+            run(f"agent:{out / 'warm_start'}", again=kept is not None and not check_warm_start(out, kept))
             first = False
-        bench(out, data, f"agent:{run_dir}", limits, not args.quiet, args.dtype)
-        write_report(out)
         if run_dir == Path(training_config(data, out, *runs[0]).output_dir):
             for spec in [s for s in args.baselines.split(",") if s]:
-                bench(out, data, spec, limits, not args.quiet, args.dtype)
-                write_report(out)
+                run(spec)
     for spec in [s for s in args.extra.split(",") if s]:
-        bench(out, data, spec, limits, not args.quiet, args.dtype)
-    write_report(out)
+        run(spec)
+    report()
     print((out / "results.md").read_text())
 
 

@@ -252,3 +252,40 @@ def test_the_demo_seeds_script_reports_each_seed_and_the_median_from_finished_ru
     assert "| 1 | 20.0 (resumed) |" in printed and "Median of 3: 15.0 minutes" in printed and "+12.0 EM points" in printed
     assert (tmp_path / "demo_seeds.md").exists()
     assert demo_seeds.demo_arguments()[:2] == ["train", "--env"] and "--seed" not in demo_seeds.demo_arguments()
+
+
+def test_kept_scores_carry_the_paper_table_to_a_fresh_machine(tmp_path):
+    from agent_r1.benchmarks import paper_table
+    from agent_r1.benchmarks.paper_report import keep, write_report
+
+    out, kept, hotpot = tmp_path / "paper", tmp_path / "kept", "AgentR1/HotpotQA-v0"
+    episodes = out / "bench" / "episodes"
+    episodes.mkdir(parents=True)
+    (episodes / "0.jsonl").write_text("".join(_episode("naive-rag (smollm2-135m-instruct)", hotpot, i, float(i < 3)) + "\n"
+                                              for i in range(10)))
+    (out / "ppo-outcome").mkdir()
+    (out / "ppo-outcome" / "metrics.jsonl").write_text(json.dumps({"step": 1, "loss": 0.5}) + "\n")
+    keep(out, kept)
+    assert (kept / "ppo-outcome" / "metrics.jsonl").is_file() and not list(kept.rglob("*.safetensors"))
+
+    fresh = tmp_path / "fresh"  # a new machine: no episodes, only what was kept
+    assert write_report(fresh, kept)["systems"]["Naive RAG"][hotpot]["em"]["mean"] == 0.3
+    # A system scored on every question is not benched again (the model is not even loaded) ...
+    paper_table.bench(fresh, tmp_path, "naive-rag", {hotpot: 10}, progress=False, kept=kept)
+    assert not (fresh / "bench").exists()
+    # ... and episodes measured here replace the kept scores of the same questions.
+    (fresh / "bench" / "episodes").mkdir(parents=True)
+    (fresh / "bench" / "episodes" / "0.jsonl").write_text(_episode("naive-rag (smollm2-135m-instruct)", hotpot, 9, 1.0) + "\n")
+    assert write_report(fresh, kept)["systems"]["Naive RAG"][hotpot]["em"]["mean"] == 0.4
+
+
+def test_a_warm_start_made_again_is_compared_by_fingerprint(tmp_path):
+    from agent_r1.benchmarks.paper_table import check_warm_start
+
+    out, kept = tmp_path / "paper", tmp_path / "kept"
+    (out / "warm_start").mkdir(parents=True)
+    (out / "warm_start" / "adapter_model.safetensors").write_bytes(b"weights")
+    assert check_warm_start(out, kept) and check_warm_start(out, kept)  # recorded, then the same
+    (out / "warm_start" / "adapter_model.safetensors").write_bytes(b"other weights")
+    assert not check_warm_start(out, kept)  # made differently: its kept scores do not stand for it
+    assert check_warm_start(out, kept)
