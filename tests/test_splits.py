@@ -18,14 +18,21 @@ def question_ids(path):
 
 
 @pytest.mark.slow
-def test_a_dataset_run_trains_on_the_training_file_and_evaluates_on_the_first_dev_questions(tiny_model_dir, tmp_path):
+def test_a_dataset_run_trains_on_the_training_file_and_evaluates_on_the_first_dev_questions(tiny_model_dir, tmp_path,
+                                                                                            monkeypatch):
     from conftest import shared_file
 
+    from agent_r1.trainer.agent_trainer import AgentTrainer
+
+    batch_sizes, held_out = [], AgentTrainer.held_out_trajectories
+    monkeypatch.setattr(AgentTrainer, "held_out_trajectories",
+                        lambda self, plan, **kw: batch_sizes.append(kw.get("batch_size")) or held_out(self, plan, **kw))
     train_file, dev_file = shared_file("hotpotqa/train_100.json"), shared_file("hotpotqa/dev_distractor_500.jsonl")
     out = tmp_path / "run"
     main(["train", "--env", "AgentR1/HotpotQA-v0", "--model", str(tiny_model_dir), "--output-dir", str(out), *SMALL,
-          "--max-steps", "2", "--eval-episodes", "3", "--warm-start", "2",
+          "--max-steps", "2", "--eval-episodes", "3", "--warm-start", "2", "--eval-batch-size", "2",
           "--env-arg", f"data_path={train_file}", "--eval-env-arg", f"data_path={dev_file}"])
+    assert batch_sizes == [2, 2]  # before and after RL, in batches of --eval-batch-size
     summary = json.loads((out / "summary.json").read_text())
     train_ids, eval_ids = summary["train_task_ids"], summary["eval_task_ids"]
     assert eval_ids == question_ids(dev_file)[:3] and summary["eval_episodes"] == 3  # questions 0, 1, 2, in order

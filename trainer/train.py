@@ -96,7 +96,8 @@ class _Run:
         start = time.perf_counter()
         per_env, task_ids = {}, []
         for env in self.held_out:
-            trajectories = self.trainer.held_out_trajectories(env.held_out, env_id=env.env_id)
+            trajectories = self.trainer.held_out_trajectories(env.held_out, env_id=env.env_id,
+                                                              batch_size=self.config.eval_batch_size)
             per_env[env.env_id] = episode_stats(trajectories)
             # In episode order: for a dataset env, the evaluation file's question order.
             task_ids += [qualified(env.env_id, t.task_id) if self.qualify else t.task_id

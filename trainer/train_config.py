@@ -70,6 +70,9 @@ class TrainConfig:
     eval_every: int = setting(10, "steps between held-out evaluations (0: only before and after RL)", least=0)
     eval_episodes: int = setting(64, "episodes of each held-out evaluation, per held-out env (a dataset env: "
                                  "questions of its evaluation file in order; at most all of them)", least=1)
+    eval_batch_size: int = setting(16, "held-out episodes run at once: larger batches decode faster on a CPU and, "
+                                   "with transformers, hold more KV cache (about 46 KB a token for the default "
+                                   "model); vLLM schedules within its own cache", least=1)
     eval_seed: int = setting(0, "the first held-out episode: episode i resets with seed eval_seed + i and, in a "
                              "dataset env, poses question eval_seed + i (SynthHop: keep the range apart from "
                              "train_seed's)", least=0)
