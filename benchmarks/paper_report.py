@@ -85,14 +85,16 @@ def scores(out: Path, kept: Path | None = None) -> tuple[dict[str, dict[str, dic
 
 def keep(out: Path, kept: Path) -> None:
     """Copy into KEPT what a later run on a fresh machine needs to continue OUT's table: every system's score on
-    every question (SCORES, a line each) and each training run's metrics and summary. Weights stay out: they are
-    large, and a run is made again from its seed (the warm start's fingerprint tells whether it came out the same)."""
+    every question (SCORES, a line each), each training run's metrics and summary, and the warm start's losses and
+    tasks. Weights stay out: they are large, and a run is made again from its seed (the warm start's fingerprint
+    tells whether it came out the same)."""
     kept.mkdir(parents=True, exist_ok=True)
     latest = {(r["system"], r["env"], r["index"]): r for r in _records(out, kept)}
     lines = [json.dumps(latest[key]) for key in sorted(latest, key=lambda k: (k[0], k[1], k[2]))]
     (kept / SCORES).write_text("\n".join(lines) + "\n" if lines else "")
-    for run in _runs(out):
-        for name in ("metrics.jsonl", "summary.json"):
+    records = [(run, ("metrics.jsonl", "summary.json")) for run in _runs(out)]
+    for run, names in [*records, (out / "warm_start", ("losses.json", "cost.json", "task_ids.json"))]:
+        for name in names:
             if (run / name).is_file():
                 (kept / run.name).mkdir(exist_ok=True)
                 shutil.copyfile(run / name, kept / run.name / name)

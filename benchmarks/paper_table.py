@@ -94,10 +94,10 @@ def fingerprint(folder: Path) -> str:
 def check_warm_start(out: Path, kept: Path) -> bool:
     """Whether the warm start in OUT is the one KEPT's scores were measured with (recording it when KEPT has none).
     A different one is benched again, and its new scores replace the kept ones."""
-    record, mine = kept / "warm_start.json", fingerprint(out / "warm_start")
+    record, mine = kept / "warm_start" / "fingerprint.json", fingerprint(out / "warm_start")
     theirs = json.loads(record.read_text())["sha256"] if record.is_file() else None
     if theirs is None:
-        kept.mkdir(parents=True, exist_ok=True)
+        record.parent.mkdir(parents=True, exist_ok=True)
         record.write_text(json.dumps({"sha256": mine}) + "\n")
     elif theirs != mine:
         logger.warning("the warm start made here differs from the kept one (sha256 %s, kept %s): benching it again",

@@ -266,7 +266,12 @@ def test_kept_scores_carry_the_paper_table_to_a_fresh_machine(tmp_path):
     (out / "ppo-outcome").mkdir()
     (out / "ppo-outcome" / "metrics.jsonl").write_text(json.dumps({"step": 1, "loss": 0.5}) + "\n")
     keep(out, kept)
-    assert (kept / "ppo-outcome" / "metrics.jsonl").is_file() and not list(kept.rglob("*.safetensors"))
+    (out / "warm_start").mkdir()
+    (out / "warm_start" / "adapter_model.safetensors").write_bytes(b"weights")
+    (out / "warm_start" / "losses.json").write_text("[1.5, 0.5]")
+    keep(out, kept)
+    assert (kept / "ppo-outcome" / "metrics.jsonl").is_file() and (kept / "warm_start" / "losses.json").is_file()
+    assert not list(kept.rglob("*.safetensors"))
 
     fresh = tmp_path / "fresh"  # a new machine: no episodes, only what was kept
     assert write_report(fresh, kept)["systems"]["Naive RAG"][hotpot]["em"]["mean"] == 0.3
