@@ -50,7 +50,7 @@ ENV_ARGS = {"setting": "pooled", "top_k": 3, "max_passage_chars": 300, "max_turn
 MAX_TOKENS_PER_TURN = 48
 # One algorithm is about 45 minutes of training on 2 cores: 30 steps of 4 questions x 4 episodes.
 TRAINING = dict(max_steps=30, groups_per_step=4, group_size=4, micro_batch_size=4, eval_every=10, eval_episodes=30,
-                save_every=5, seed=0, warm_start=WarmStartSettings(episodes=256),
+                save_every=5, seed=0, warm_start=WarmStartSettings(episodes=256, batch_size=4),
                 rollout=RolloutSettings(max_tokens_per_turn=MAX_TOKENS_PER_TURN, max_total_tokens=1280))
 RUNS = "grpo:outcome,ppo:outcome,rloo:outcome,reinforce_pp:outcome,grpo:process"
 BASELINES = "naive-rag,base-tool-call"

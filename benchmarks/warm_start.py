@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> dict:
     torch.manual_seed(0)
     model, tokenizer = load_model(DEFAULT_MODEL, lora=LoraSpec(r=16, alpha=32))
     start = time.perf_counter()
-    losses = warm_start(model, tokenizer, args.env, WarmStartSettings(args.episodes, args.epochs, args.learning_rate))
+    losses = warm_start(model, tokenizer, args.env, WarmStartSettings(episodes=args.episodes, epochs=args.epochs,
+                                                                    learning_rate=args.learning_rate))
     train_seconds = time.perf_counter() - start
     engine = RolloutEngine(TransformersGenerator(model, tokenizer), tokenizer, args.env,
                            config=RolloutConfig(max_tokens_per_turn=48, temperature=0.0))

@@ -49,7 +49,8 @@ def test_warm_start_lowers_the_loss_and_trains_only_the_adapter(tiny_lora_model,
     with torch.no_grad():
         before = sft_loss(tiny_lora_model, data).item()
     losses = warm_start(tiny_lora_model, smollm2_tokenizer, "AgentR1/SynthHop-v0",
-                        WarmStartSettings(episodes=8, epochs=6, learning_rate=3e-3, seed=1), batch_size=4, progress=False)
+                        WarmStartSettings(episodes=8, epochs=6, learning_rate=3e-3, seed=1, batch_size=4),
+                        progress=False)
     with torch.no_grad():
         after = sft_loss(tiny_lora_model, data).item()
     assert len(losses) == 12 and all(map(torch.isfinite, torch.tensor(losses)))

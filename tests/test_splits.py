@@ -55,7 +55,7 @@ def test_a_run_trains_on_a_mixture_and_reports_each_held_out_env(tiny_model_dir,
     out = tmp_path / "run"
     main(["train", "--env", f"{hotpot},{wiki}=3", "--eval-envs", f"{hotpot},{wiki},{musique}", "--model",
           str(tiny_model_dir), "--output-dir", str(out), *SMALL, "--max-steps", "2", "--eval-episodes", "2",
-          "--warm-start", "6", "--groups-per-step", "4", "--micro-batch-size", "4",
+          "--warm-start", "6", "--warm-start-batch-size", "3", "--groups-per-step", "4", "--micro-batch-size", "4",
           *[arg for (env, split), path in files.items()
             for arg in ("--env-arg" if split == "train" else "--eval-env-arg", f"{env}:data_path={path}")]])
     summary = json.loads((out / "summary.json").read_text())
@@ -64,6 +64,7 @@ def test_a_run_trains_on_a_mixture_and_reports_each_held_out_env(tiny_model_dir,
         dataset = {hotpot: "hotpotqa", wiki: "2wikimultihopqa", musique: "musique"}[env]
         return [f"{env}/{r.id}" for r in load_records(dataset, files[env, split])]
 
+    assert len(json.loads((out / "warm_start" / "losses.json").read_text())) == 2  # 6 episodes, 3 a step
     assert list(summary["eval"]) == [hotpot, wiki, musique] and summary["eval_episodes"] == 6
     assert summary["eval_task_ids"] == ids(hotpot, "dev")[:2] + ids(wiki, "dev")[:2] + ids(musique, "dev")[:2]
     trained = set(summary["train_task_ids"])

@@ -81,11 +81,13 @@ class RolloutSettings:
 @dataclass(frozen=True)
 class WarmStartSettings:
     """Supervised fine-tuning on oracle episodes before RL (trainer/sft.py), so that RL starts from a policy that
-    already follows the action format. Its batches are the RL loop's micro_batch_size episodes."""
+    already follows the action format."""
 
     episodes: int = setting(0, "oracle episodes of the warm start (0: none)", flag="--warm-start", least=0)
     epochs: int = setting(1, "passes over the episodes", least=1)
     learning_rate: float = setting(5e-4, "the learning rate", above=0)
+    batch_size: int = setting(8, "oracle episodes per optimiser step (what a pass holds in memory is "
+                              "tokens_per_forward's to bound, not this)", least=1)
     tokens_per_forward: int = setting(WARM_START_TOKENS_PER_FORWARD, "the most tokens one forward pass holds: each "
                                       "batch runs in slices of rows; memory grows with it, speed barely", least=1)
     seed: int = setting(10_000, "the first oracle episode's seed (episode i: SEED + i); keep the range apart from "

@@ -96,12 +96,11 @@ def oracle_trajectories(tokenizer, env_id: str, episodes: int, *, seed: int = 10
 
 def warm_start(model, tokenizer, env_id: str, config: WarmStartSettings, *,
                env_kwargs: dict[str, Any] | None = None, progress: bool = True,
-               data: Sequence[Trajectory] | None = None, batch_size: int = 8,
-               gradient_checkpointing: bool = False) -> list[float]:
+               data: Sequence[Trajectory] | None = None, gradient_checkpointing: bool = False) -> list[float]:
     """Fine-tunes `model` (its trainable parameters: the LoRA adapter, if any) on oracle trajectories.
     Returns the loss of every optimiser step. `data` is the trajectories when the caller made them already
     (a training run, to record their tasks); else config.episodes of them are made here. Each optimiser step takes
-    `batch_size` of them. With `gradient_checkpointing`, activations are recomputed in the backward pass instead of
+    config.batch_size of them. With `gradient_checkpointing`, activations are recomputed in the backward pass instead of
     kept: the memory of about one layer's instead of every layer's, for one more forward pass."""
     from tqdm.auto import tqdm
 
@@ -120,6 +119,7 @@ def warm_start(model, tokenizer, env_id: str, config: WarmStartSettings, *,
     if gradient_checkpointing:
         # Non-reentrant checkpointing needs no gradient on the inputs, so a frozen base model with an adapter works.
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    batch_size = config.batch_size
     steps = config.epochs * -(-len(data) // batch_size)
     with tqdm(total=steps, desc="warm start", disable=not progress, leave=False) as bar:
         for _ in range(config.epochs):

@@ -135,7 +135,7 @@ def _load(config: TrainConfig, out: Path):
             started = time.perf_counter()
             data = oracle_trajectories(tokenizer, env_id, settings.episodes, seed=settings.seed, env_kwargs=env_kwargs)
             losses = warm_start(model, tokenizer, env_id, settings, data=data,
-                                batch_size=config.micro_batch_size, gradient_checkpointing=config.gradient_checkpointing)
+                                gradient_checkpointing=config.gradient_checkpointing)
             cost = {"seconds": time.perf_counter() - started, "peak_resident_gb": peak_resident_gb()}
             release_freed_memory()  # the warm start's activations: not held through RL
             logger.info("warm start: %d steps, loss %.3f -> %.3f, %.0f s, peak memory %.1f GB", len(losses), losses[0],
