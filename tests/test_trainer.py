@@ -106,3 +106,22 @@ def test_a_batch_that_splits_a_group_is_refused(smollm2_tokenizer, tmp_path):
         trainer._rollout(["seed=1", "seed=1", "seed=2", "seed=2"], trainer)
     with pytest.raises(ValueError, match="seed=N"):
         trainer._rollout(["What is 2+2?"] * 4, trainer)
+
+
+def test_ppo_values_come_from_the_backbone_alone_and_match_the_full_forward(smollm2_tokenizer):
+    from peft import LoraConfig, get_peft_model
+
+    from agent_r1.trainer.value_head import ValueHead, captured_hidden_states, values_before_tokens
+
+    model = get_peft_model(tiny_llama(smollm2_tokenizer), LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
+    head = ValueHead(model.config.hidden_size)
+    torch.nn.init.normal_(head.linear.weight)  # a head that reads the hidden states (a new one predicts 0)
+    input_ids = torch.randint(3, 200, (5, 12))
+    attention_mask = torch.ones_like(input_ids)
+    attention_mask[0, :4] = 0  # a left-padded prompt
+    with torch.no_grad(), captured_hidden_states(model) as hidden:
+        model(input_ids=input_ids, attention_mask=attention_mask)
+    expected = head(hidden[0][:, -5:-1])  # the states before each of the last 4 tokens
+    values = values_before_tokens(model, head, input_ids, attention_mask, 4, batch_size=2)
+    assert values.shape == (5, 4)
+    torch.testing.assert_close(values, expected)

@@ -40,7 +40,7 @@ from agent_r1.trainer.step_mechanics import OptimizerClock, StepMechanics
 from agent_r1.trainer.train_config import ALGORITHMS, DISCOUNTED, PPOSettings
 from agent_r1.trainer.trainer_checkpoints import AtomicCheckpoints
 from agent_r1.trainer.rollout.trajectory import Trajectory
-from agent_r1.trainer.value_head import ValueHead, captured_hidden_states
+from agent_r1.trainer.value_head import ValueHead, captured_hidden_states, values_before_tokens
 from agent_r1.trainer.weight_sync import PolicySync
 
 logger = logging.getLogger(__name__)
@@ -265,18 +265,14 @@ class AgentTrainer(StepMechanics, AtomicCheckpoints, GRPOTrainer):
             return None
         return lambda sums: self.accelerator.reduce(sums.to(self.accelerator.device), reduction="sum").cpu()
 
-    def _values(self, model, input_ids, attention_mask, width: int, batch_size: int | None = None):
-        """V(s) before each completion token, from the same forward that scores the token."""
-        with captured_hidden_states(model) as hidden:
-            self._get_per_token_logps_and_entropies(model, input_ids, attention_mask, width, batch_size=batch_size)
-        return self.value_head(torch.cat([h[:, -(width + 1) : -1] for h in hidden]))
-
     @torch.no_grad()
     def _ppo_targets(self, output) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         width = output["completion_ids"].size(1)
         input_ids = torch.cat([output["prompt_ids"], output["completion_ids"]], 1)
         attention = torch.cat([output["prompt_mask"], output["completion_mask"]], 1)
-        values = self._values(self.model, input_ids, attention, width, self.args.per_device_train_batch_size)
+        with self.accelerator.autocast():
+            values = values_before_tokens(self.model, self.value_head, input_ids, attention, width,
+                                          self.args.per_device_train_batch_size)
         values = values.float().cpu()
         advantages, returns = [], []
         for row, t in enumerate(self.trajectories):
