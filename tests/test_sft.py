@@ -42,7 +42,11 @@ def test_logprobs_on_agent_positions_only_equal_the_full_computation(tiny_lora_m
     torch.testing.assert_close(kept[mask.bool()], full[:, positions][mask.bool()], atol=1e-5, rtol=1e-5)
 
 
-def test_warm_start_lowers_the_loss_and_trains_only_the_adapter(tiny_lora_model, smollm2_tokenizer):
+@pytest.mark.parametrize("bf16", [False, True])
+def test_warm_start_lowers_the_loss_and_trains_only_the_adapter(tiny_lora_model, smollm2_tokenizer, bf16):
+    dtypes = set()  # what the first layer's query projection computes in
+    attention = next(m for n, m in tiny_lora_model.named_modules() if n.endswith("q_proj.base_layer"))
+    attention.register_forward_hook(lambda module, args, output: dtypes.add(output.dtype))
     frozen = {n: p.detach().clone() for n, p in tiny_lora_model.named_parameters() if not p.requires_grad}
     adapter = {n: p.detach().clone() for n, p in tiny_lora_model.named_parameters() if p.requires_grad}
     data = collate(oracle_trajectories(smollm2_tokenizer, "AgentR1/SynthHop-v0", 8, seed=1), smollm2_tokenizer.pad_token_id)
@@ -50,11 +54,13 @@ def test_warm_start_lowers_the_loss_and_trains_only_the_adapter(tiny_lora_model,
         before = sft_loss(tiny_lora_model, data).item()
     losses = warm_start(tiny_lora_model, smollm2_tokenizer, "AgentR1/SynthHop-v0",
                         WarmStartSettings(episodes=8, epochs=6, learning_rate=3e-3, seed=1, batch_size=4),
-                        progress=False)
+                        progress=False, bf16=bf16)
     with torch.no_grad():
         after = sft_loss(tiny_lora_model, data).item()
     assert len(losses) == 12 and all(map(torch.isfinite, torch.tensor(losses)))
     assert after < before - 0.3  # a random 2-layer base: the adapter alone moves it slowly
+    assert torch.bfloat16 in dtypes if bf16 else dtypes == {torch.float32}
+    assert all(p.dtype == torch.float32 for p in tiny_lora_model.parameters())  # autocast, not a cast
     for name, parameter in tiny_lora_model.named_parameters():
         if name in frozen:
             assert torch.equal(parameter, frozen[name]), name

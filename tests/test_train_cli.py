@@ -1,6 +1,7 @@
 """`agent-r1 train` as users run it: outputs, a run killed with SIGKILL and resumed, bad input."""
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -293,3 +294,38 @@ def test_the_settings_table_in_the_docs_is_the_one_the_fields_give():
 
     docs = (Path(__file__).resolve().parent.parent / "docs" / "training.md").read_text()
     assert settings_table() in docs, "regenerate it: python -m agent_r1.trainer.train_config"
+
+
+def test_bf16_trains_under_autocast_and_keeps_float32_weights(tiny_model_dir, tmp_path, monkeypatch):
+    import torch
+    from safetensors.torch import load_file
+
+    from agent_r1.trainer.agent_trainer import AgentTrainer
+
+    # accelerate autocasts inside the prepared model's forward: what the loss's linear layers compute in tells
+    products, in_loss, compute_loss, linear = [], [], AgentTrainer.compute_loss, torch.nn.Linear.forward
+
+    def loss_spy(self, model, inputs, *args, **kwargs):
+        in_loss.append(True)
+        try:
+            return compute_loss(self, model, inputs, *args, **kwargs)
+        finally:
+            in_loss.pop()
+
+    def linear_spy(self, x):
+        output = linear(self, x)
+        if in_loss:
+            products.append(output.dtype)
+        return output
+
+    monkeypatch.setattr(AgentTrainer, "compute_loss", loss_spy)
+    monkeypatch.setattr(torch.nn.Linear, "forward", linear_spy)
+    out = tmp_path / "run"
+    main(["train", "--model", str(tiny_model_dir), "--output-dir", str(out), *SMALL, "--max-steps", "1",
+          "--warm-start", "2", "--bf16"])
+    assert products and set(products) == {torch.bfloat16}
+    summary = json.loads((out / "summary.json").read_text())
+    losses = [r["train"]["loss"] for r in records(out) if "train" in r]
+    assert summary["steps"] == 1 and len(losses) == 1 and all(map(math.isfinite, losses))
+    weights = load_file(out / "final" / "adapter_model.safetensors")
+    assert weights and all(w.dtype == torch.float32 for w in weights.values())

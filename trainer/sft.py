@@ -96,12 +96,14 @@ def oracle_trajectories(tokenizer, env_id: str, episodes: int, *, seed: int = 10
 
 def warm_start(model, tokenizer, env_id: str, config: WarmStartSettings, *,
                env_kwargs: dict[str, Any] | None = None, progress: bool = True,
-               data: Sequence[Trajectory] | None = None, gradient_checkpointing: bool = False) -> list[float]:
+               data: Sequence[Trajectory] | None = None, gradient_checkpointing: bool = False,
+               bf16: bool = False) -> list[float]:
     """Fine-tunes `model` (its trainable parameters: the LoRA adapter, if any) on oracle trajectories.
     Returns the loss of every optimiser step. `data` is the trajectories when the caller made them already
     (a training run, to record their tasks); else config.episodes of them are made here. Each optimiser step takes
     config.batch_size of them. With `gradient_checkpointing`, activations are recomputed in the backward pass instead of
-    kept: the memory of about one layer's instead of every layer's, for one more forward pass."""
+    kept: the memory of about one layer's instead of every layer's, for one more forward pass. With `bf16`, the
+    passes run under bfloat16 autocast (the weights and the optimiser stay as they are)."""
     from tqdm.auto import tqdm
 
     if data is None:
@@ -128,8 +130,10 @@ def warm_start(model, tokenizer, env_id: str, config: WarmStartSettings, *,
             for first in range(0, len(order), batch_size):
                 batch = collate([data[i] for i in order[first : first + batch_size]], pad)
                 optimizer.zero_grad()
-                loss = accumulate_sft_loss(model, {k: v.to(next(model.parameters()).device) for k, v in batch.items()},
-                                           config.tokens_per_forward)
+                device = next(model.parameters()).device
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                    loss = accumulate_sft_loss(model, {k: v.to(device) for k, v in batch.items()},
+                                               config.tokens_per_forward)
                 optimizer.step()
                 losses.append(loss)
                 bar.update(1)

@@ -135,7 +135,7 @@ def _load(config: TrainConfig, out: Path):
             started = time.perf_counter()
             data = oracle_trajectories(tokenizer, env_id, settings.episodes, seed=settings.seed, env_kwargs=env_kwargs)
             losses = warm_start(model, tokenizer, env_id, settings, data=data,
-                                gradient_checkpointing=config.gradient_checkpointing)
+                                gradient_checkpointing=config.gradient_checkpointing, bf16=config.bf16)
             cost = {"seconds": time.perf_counter() - started, "peak_resident_gb": peak_resident_gb()}
             release_freed_memory()  # the warm start's activations: not held through RL
             logger.info("warm start: %d steps, loss %.3f -> %.3f, %.0f s, peak memory %.1f GB", len(losses), losses[0],
@@ -202,7 +202,7 @@ def _grpo_args(config: TrainConfig, out: Path):
         loss_type=config.loss_type,
         temperature=config.rollout.temperature,  # the loss scores tokens at the temperature they were sampled at
         max_completion_length=config.rollout.max_total_tokens,
-        bf16=False,
+        bf16=config.bf16,
         gradient_checkpointing=config.gradient_checkpointing,
         gradient_checkpointing_kwargs={"use_reentrant": False},
         use_cpu=not torch.cuda.is_available(),
