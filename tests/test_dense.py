@@ -107,6 +107,7 @@ def test_onnx_runtime_gives_the_torch_vectors_and_falls_back_when_its_graph_is_u
                                                                                         monkeypatch, caplog):
     pytest.importorskip("onnxruntime")
     from agent_r1.tools.dense import DenseRetriever
+    from agent_r1.tools.encoders import DEFAULT_ENCODER, resolve_encoder
     from agent_r1.tools.onnx_encoder import onnx_encoder
 
     monkeypatch.setenv("AGENT_R1_DATA", str(dense_home))
@@ -129,7 +130,7 @@ def test_onnx_runtime_gives_the_torch_vectors_and_falls_back_when_its_graph_is_u
     monkeypatch.setattr("agent_r1.tools.onnx_encoder._export", lambda model, path: None)  # the same graph again
     caplog.clear()
     with caplog.at_level(logging.WARNING):
-        assert onnx_encoder(onnx.model, "all-minilm-l6-v2", dense_home / "onnx") is None
+        assert onnx_encoder(onnx.model, resolve_encoder(DEFAULT_ENCODER), dense_home / "onnx") is None
     assert "differ from the torch model's" in caplog.text and "sentence-transformers instead" in caplog.text
     with pytest.raises(RuntimeError, match="cannot run on ONNX Runtime"):
         DenseRetriever(PASSAGES, cache_dir=tmp_path, runtime="onnx", progress=False)
