@@ -90,10 +90,10 @@ def keep(out: Path, kept: Path) -> None:
     tells whether it came out the same)."""
     kept.mkdir(parents=True, exist_ok=True)
     latest = {(r["system"], r["env"], r["index"]): r for r in _records(out, kept)}
-    lines = [json.dumps(latest[key]) for key in sorted(latest, key=lambda k: (k[0], k[1], k[2]))]
+    lines = [json.dumps(latest[key]) for key in sorted(latest)]
     (kept / SCORES).write_text("\n".join(lines) + "\n" if lines else "")
-    records = [(run, ("metrics.jsonl", "summary.json")) for run in _runs(out)]
-    for run, names in [*records, (out / "warm_start", ("losses.json", "cost.json", "task_ids.json"))]:
+    files = [(run, ("metrics.jsonl", "summary.json")) for run in _runs(out)]
+    for run, names in [*files, (out / "warm_start", ("losses.json", "cost.json", "task_ids.json"))]:
         for name in names:
             if (run / name).is_file():
                 (kept / run.name).mkdir(exist_ok=True)

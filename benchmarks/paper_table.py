@@ -96,15 +96,14 @@ def check_warm_start(out: Path, kept: Path) -> bool:
     A different one is benched again, and its new scores replace the kept ones."""
     record, mine = kept / "warm_start" / "fingerprint.json", fingerprint(out / "warm_start")
     theirs = json.loads(record.read_text())["sha256"] if record.is_file() else None
-    if theirs is None:
-        record.parent.mkdir(parents=True, exist_ok=True)
-        record.write_text(json.dumps({"sha256": mine}) + "\n")
-    elif theirs != mine:
+    if theirs == mine:
+        return True
+    if theirs is not None:
         logger.warning("the warm start made here differs from the kept one (sha256 %s, kept %s): benching it again",
                        mine[:12], theirs[:12])
-        record.write_text(json.dumps({"sha256": mine}) + "\n")
-        return False
-    return True
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({"sha256": mine}) + "\n")
+    return theirs is None
 
 
 def bench(out: Path, data: Path, spec: str, limits: dict[str, int], progress: bool, dtype: str = "float32",
