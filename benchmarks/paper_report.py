@@ -33,7 +33,8 @@ def label(policy: str, out: Path) -> str:
 
 
 def _precision(policy: str) -> tuple[str, str]:
-    """(the policy without its precision, the precision): a bench names a policy not in float32 "NAME [DTYPE]"."""
+    """(the policy without its sampler, the sampler): a bench names a policy that did not sample itself in float32
+    "NAME [DTYPE]" or "NAME [BACKEND DTYPE]" (agents.sampler_tag)."""
     name, _, dtype = policy.partition(" [")
     return name, dtype.rstrip("]") or "float32"
 

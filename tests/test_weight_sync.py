@@ -15,6 +15,7 @@ import sys
 
 import pytest
 import torch
+from transformers import AutoTokenizer
 
 pytest.importorskip("trl")
 
@@ -69,6 +70,35 @@ def test_served_weights_are_the_merged_policy_under_the_checkpoints_names(smollm
                            policy.get_base_model().model.layers[0].self_attn.q_proj.base_layer.weight)
     # Serving does not touch the policy (TRL merges into it and unmerges, which leaves rounding residue).
     assert not any(module.merged for module in policy.modules() if hasattr(module, "merged"))
+
+
+def test_a_saved_adapter_is_merged_into_a_model_vllm_can_load(smollm2_tokenizer, tmp_path):
+    """vLLM reads whole models: a LoRA run's checkpoint reaches it merged, with the same logits and tokenizer."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from agent_r1.trainer.rollout.models import servable
+
+    base = tmp_path / "base"
+    tiny_llama(smollm2_tokenizer).save_pretrained(base)
+    smollm2_tokenizer.save_pretrained(base)
+    policy = get_peft_model(AutoModelForCausalLM.from_pretrained(base), LoraConfig(r=4, target_modules="all-linear"))
+    with torch.no_grad():
+        for name, param in policy.named_parameters():
+            if "lora_B" in name:
+                param.normal_()  # a zero delta would hide a missing merge
+    policy.save_pretrained(tmp_path / "adapter")
+    smollm2_tokenizer.save_pretrained(tmp_path / "adapter")
+
+    assert servable(str(base)) == str(base)  # a whole model is served as it is
+    served = servable(str(tmp_path / "adapter"))
+    assert not os.path.exists(os.path.join(served, "adapter_config.json"))
+    ids = torch.tensor([smollm2_tokenizer("Which city is the capital of France?")["input_ids"]])
+    with torch.no_grad():
+        expected, got = policy(ids).logits, AutoModelForCausalLM.from_pretrained(served)(ids).logits
+        assert not torch.allclose(AutoModelForCausalLM.from_pretrained(base)(ids).logits, expected, atol=1e-3)
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
+    assert AutoTokenizer.from_pretrained(served).eos_token_id == smollm2_tokenizer.eos_token_id
 
 
 def logged(trainer, key: str) -> list[float]:

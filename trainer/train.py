@@ -121,6 +121,16 @@ class _Run:
         return {"train_task_ids": sorted(train), "eval_task_ids": self.log.task_ids("eval")}
 
 
+def prepare_warm_start(config: TrainConfig, out: Path) -> Path:
+    """Makes the warm start `train` would make for `config` (seeded the same way), in RunFolder(out).warm_start,
+    without RL; or finds it there. For callers that share one warm start among runs and evaluate it first."""
+    random.seed(config.seed)
+    torch.manual_seed(config.seed)
+    _check_warm_start(config, RunFolder(out).warm_start)
+    _load(config, out)
+    return RunFolder(out).warm_start
+
+
 def _load(config: TrainConfig, out: Path):
     lora = None if config.full_finetune else LoraSpec(r=config.lora_r, alpha=config.lora_alpha)
     model, tokenizer = load_model(config.model, lora=lora)

@@ -110,7 +110,7 @@ class ModelAgent:
         from agent_r1.trainer.rollout.backends import make_generator
         from agent_r1.trainer.rollout.engine import RolloutConfig
 
-        self.name = _with_dtype(name or model, dtype)
+        self.name = _with_sampler(name or model, dtype, backend)
         self.action_format = action_format
         self.generator, self.tokenizer = make_generator(model, backend, dtype=dtype)
         self.config = RolloutConfig(max_tokens_per_turn=max_tokens_per_turn, max_total_tokens=max_total_tokens, temperature=0.0)
@@ -148,7 +148,7 @@ class NaiveRAGAgent:
                  dtype: str = "float32") -> None:
         from agent_r1.trainer.rollout.backends import make_generator
 
-        self.name = _with_dtype(f"naive-rag ({model})", dtype)
+        self.name = _with_sampler(f"naive-rag ({model})", dtype, backend)
         self.max_new_tokens = max_new_tokens
         self.generator, self.tokenizer = make_generator(model, backend, dtype=dtype)
 
@@ -330,10 +330,17 @@ def check_agent(spec: str) -> None:
     raise ValueError(f"unknown policy {spec!r}: use {KNOWN_AGENTS}")
 
 
-def _with_dtype(name: str, dtype: str) -> str:
-    """A policy's name, marked when its weights are not float32: its episodes are kept apart (a resumed bench
-    never mixes the two precisions in one file)."""
-    return name if dtype == "float32" else f"{name} [{dtype}]"
+def sampler_tag(dtype: str, backend: str = "transformers") -> str:
+    """How a model's episodes were sampled, in a word or two: its weights' precision, and vLLM where it sampled
+    (the numbers of two samplers differ slightly, as two precisions do)."""
+    return dtype if backend == "transformers" else f"{backend} {dtype}"
+
+
+def _with_sampler(name: str, dtype: str, backend: str) -> str:
+    """A policy's name, marked unless the policy sampled itself in float32 ("NAME [bfloat16]", "NAME [vllm
+    bfloat16]"): its episodes are kept apart (a resumed bench never mixes two samplers in one file)."""
+    tag = sampler_tag(dtype, backend)
+    return name if tag == "float32" else f"{name} [{tag}]"
 
 
 def make_agent(spec: str, *, backend: str = "transformers", max_tokens_per_turn: int = 128,

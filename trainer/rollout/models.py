@@ -218,6 +218,25 @@ def tokenizer_from(path: str):
     return tokenizer
 
 
+def servable(name_or_path: str) -> str:
+    """A directory vLLM can load for this model. vLLM reads whole models, not PEFT adapters, so an adapter (what a
+    LoRA run saves) is merged into its base model, as the trainer's weight sync merges it into the served weights,
+    and saved in a temporary folder that is removed when the process exits."""
+    path = resolve_model(name_or_path)
+    if not Path(path, "adapter_config.json").exists():
+        return path
+    import atexit
+    import tempfile
+
+    model, tokenizer = load_model(path)
+    folder = tempfile.mkdtemp(prefix="agent-r1-merged-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    model.merge_and_unload().save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    logger.info("merged the adapter %s into its base model for vLLM (%s)", path, folder)
+    return folder
+
+
 def load_model(name_or_path: str, *, dtype: str = "float32", lora: LoraSpec | None = None, device: str | None = None):
     """(model, tokenizer); with `lora`, the model is a PEFT model whose adapter alone trains.
 
