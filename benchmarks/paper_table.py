@@ -31,11 +31,11 @@ import hashlib
 import json
 import importlib.util
 import logging
-import multiprocessing
 import shutil
 from pathlib import Path
 
 from agent_r1.benchmarks.evaluation.agents import make_agent, sampler_tag
+from agent_r1.benchmarks.child_process import in_child
 from agent_r1.benchmarks.evaluation.harness import run_bench
 from agent_r1.benchmarks.paper_report import keep, kept_records, label, write_report
 from agent_r1.trainer.run_log import MetricsLog
@@ -61,6 +61,11 @@ RUNS = "grpo:outcome,ppo:outcome,rloo:outcome,reinforce_pp:outcome,grpo:process"
 BASELINES = "naive-rag,base-tool-call"
 # Episodes in flight in the bench: vLLM schedules them within its KV cache; transformers holds a cache per episode.
 BENCH_BATCH = {"vllm": 100, "transformers": 16}
+# vLLM's KV cache on a CPU, GiB (VLLM_CPU_KVCACHE_SPACE; vllm_generator.py's default is 1). A token of the default
+# model takes 46 KB in float32, so 1 GiB holds about 20 episodes of 1,000 tokens: with 100 in flight, or the
+# trainer's 60 held-out episodes, each turn evicted the history the next turn would reuse, and every turn read
+# its whole prompt again.
+KV_CACHE_GB = {"bench": 7, "train": 4}
 
 
 def training_config(data: Path, out: Path, algo: str, preset: str, backend: str = "vllm",
@@ -76,23 +81,6 @@ def training_config(data: Path, out: Path, algo: str, preset: str, backend: str 
                        bf16=dtype == "bfloat16", **TRAINING)
 
 
-def in_child(fn, *args, **kwargs) -> None:
-    """Runs fn in a fresh process: each system's vLLM engine (and the trainer's) goes, with its memory, when its
-    work is done, instead of piling up in one process."""
-    child = multiprocessing.get_context("spawn").Process(target=_child, args=(fn, args, kwargs))
-    child.start()
-    child.join()
-    if child.exitcode != 0:
-        raise SystemExit(f"error: {fn.__name__} failed (exit code {child.exitcode}); the log above says why")
-
-
-def _child(fn, args, kwargs) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    import agent_r1.envs  # noqa: F401  (registers the envs in this process)
-
-    fn(*args, **kwargs)
-
-
 def train_all(data: Path, out: Path, runs: list[tuple[str, str]], backend: str = "vllm", dtype: str = "float32"):
     """Each run from the same warm start (made first, see make_warm_start; copied to each) and the same first
     evaluation (the first run's)."""
@@ -105,7 +93,8 @@ def train_all(data: Path, out: Path, runs: list[tuple[str, str]], backend: str =
                 run_dir.mkdir(parents=True, exist_ok=True)
                 shutil.copytree(shared_warm_start, RunFolder(run_dir).warm_start)
             initial = json.loads(shared_eval.read_text()) if shared_eval.exists() else None
-            in_child(train, config, resume=RunFolder(run_dir).config.exists(), initial_eval=initial)
+            in_child(train, config, resume=RunFolder(run_dir).config.exists(), initial_eval=initial,
+                     environment={"VLLM_CPU_KVCACHE_SPACE": str(KV_CACHE_GB["train"])})
         if not shared_eval.exists():
             shared_eval.write_text(json.dumps(dict(MetricsLog(RunFolder(run_dir).metrics).evals())[0]))
         yield run_dir
@@ -201,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def run(spec: str, *, again: bool = False) -> None:
         in_child(bench, out, data, spec, limits, not args.quiet, args.dtype, kept=None if again else kept,
-                 backend=args.backend)
+                 backend=args.backend, environment={"VLLM_CPU_KVCACHE_SPACE": str(KV_CACHE_GB["bench"])})
         report()
 
     # What every run is compared with comes first, so that a session cut short has kept it: the baselines, then

@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import os
 
 import pytest
 
@@ -294,3 +295,20 @@ def test_a_warm_start_made_again_is_compared_by_fingerprint(tmp_path):
     (out / "warm_start" / "adapter_model.safetensors").write_bytes(b"other weights")
     assert not check_warm_start(out, kept)  # made differently: its kept scores do not stand for it
     assert check_warm_start(out, kept)
+
+
+
+def test_the_paper_table_runs_each_system_in_a_process_of_its_own(tmp_path, monkeypatch):
+    """A child process frees a system's vLLM engine when it ends; its variables (the KV cache's size) are its own,
+    and what the user set wins."""
+    from child_targets import fail, write_variables
+
+    from agent_r1.benchmarks.child_process import in_child
+
+    monkeypatch.delenv("AGENT_R1_TEST_A", raising=False)
+    monkeypatch.setenv("AGENT_R1_TEST_B", "mine")
+    in_child(write_variables, tmp_path / "seen", "AGENT_R1_TEST_A", "AGENT_R1_TEST_B",
+             environment={"AGENT_R1_TEST_A": "7", "AGENT_R1_TEST_B": "8"})
+    assert (tmp_path / "seen").read_text() == "7 mine" and "AGENT_R1_TEST_A" not in os.environ
+    with pytest.raises(SystemExit, match="fail failed"):
+        in_child(fail)
