@@ -329,3 +329,22 @@ def test_bf16_trains_under_autocast_and_keeps_float32_weights(tiny_model_dir, tm
     assert summary["steps"] == 1 and len(losses) == 1 and all(map(math.isfinite, losses))
     weights = load_file(out / "final" / "adapter_model.safetensors")
     assert weights and all(w.dtype == torch.float32 for w in weights.values())
+
+
+def test_a_warm_start_made_alone_is_the_one_a_run_makes(tiny_model_dir, tmp_path):
+    """paper_table makes the shared warm start before any run (to evaluate it first): it must be the same weights
+    the run would have made itself."""
+    from agent_r1.benchmarks.paper_table import fingerprint
+    from agent_r1.trainer.train import prepare_warm_start
+    from agent_r1.trainer.train_config import TrainConfig
+
+    out = tmp_path / "run"
+    result = subprocess.run(train_command(tiny_model_dir, out, "--warm-start", "4", "--max-steps", "1"), capture_output=True,
+                            text=True, timeout=600, env={**os.environ, "TRL_EXPERIMENTAL_SILENCE": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    stage = prepare_warm_start(TrainConfig.from_file(out / "train_config.json"), tmp_path / "alone")
+    assert json.loads((stage / "losses.json").read_text()) == json.loads((out / "warm_start" / "losses.json").read_text())
+    assert fingerprint(stage) == fingerprint(out / "warm_start")
+    made = (stage / "adapter_model.safetensors").stat().st_mtime_ns
+    prepare_warm_start(TrainConfig.from_file(out / "train_config.json"), tmp_path / "alone")
+    assert (stage / "adapter_model.safetensors").stat().st_mtime_ns == made  # found, not made again
