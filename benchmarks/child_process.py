@@ -11,6 +11,9 @@ import logging
 import multiprocessing
 import os
 
+# The log lines of a script and of its children, one format, so that one log reads in order.
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
 
 def in_child(fn, *args, environment: dict[str, str] | None = None, **kwargs) -> None:
     """Runs fn in a fresh process (with `environment`'s variables, unless already set): each system's vLLM engine
@@ -25,7 +28,7 @@ def in_child(fn, *args, environment: dict[str, str] | None = None, **kwargs) -> 
 def _child(fn, args, kwargs, environment) -> None:
     for name, value in environment.items():
         os.environ.setdefault(name, value)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     import agent_r1.envs  # noqa: F401  (registers the envs in this process)
 
     fn(*args, **kwargs)

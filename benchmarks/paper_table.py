@@ -35,7 +35,7 @@ import shutil
 from pathlib import Path
 
 from agent_r1.benchmarks.evaluation.agents import make_agent, sampler_tag
-from agent_r1.benchmarks.child_process import in_child
+from agent_r1.benchmarks.child_process import LOG_FORMAT, in_child
 from agent_r1.benchmarks.evaluation.harness import run_bench
 from agent_r1.benchmarks.paper_report import keep, kept_records, label, write_report
 from agent_r1.trainer.run_log import MetricsLog
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
                              "benched again (e.g. benchmarks/results/paper)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     import agent_r1.envs  # noqa: F401
 
     if args.backend == "vllm" and importlib.util.find_spec("vllm") is None:

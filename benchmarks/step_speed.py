@@ -24,6 +24,7 @@ from dataclasses import replace
 import time
 from pathlib import Path
 
+from agent_r1.benchmarks.child_process import LOG_FORMAT
 from agent_r1.benchmarks.paper_table import training_config
 from agent_r1.trainer.micro_batches import micro_batches, zero_advantage_rows
 from agent_r1.trainer.rollout.models import LoraSpec, load_model
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batches", type=int, default=3, help="generation batches to measure")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
 
     with tempfile.TemporaryDirectory(prefix="step_speed-") as scratch:  # TRL wants an output folder; nothing is saved
         config = training_config(args.data, Path(scratch), "grpo", "outcome")

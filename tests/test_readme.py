@@ -60,16 +60,13 @@ def test_the_makefile_demo_is_a_valid_train_command():
 
 
 def test_bfloat16_counts_as_fast_only_where_the_cpu_has_its_instructions(monkeypatch, tmp_path):
-    import builtins
-
     from agent_r1.trainer.rollout import backends
 
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
-    real_open = builtins.open
     for flags, fast in (("fpu avx2 fma", False), ("fpu avx512f avx512_bf16", True), ("fpu amx_bf16 amx_tile", True)):
         cpuinfo = tmp_path / "cpuinfo"
         cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
-        monkeypatch.setattr(builtins, "open", lambda path, *a, **k: real_open(cpuinfo if path == "/proc/cpuinfo" else path, *a, **k))
+        monkeypatch.setattr(backends, "CPUINFO", cpuinfo)
         assert backends.fast_bfloat16() is fast, flags
 
 

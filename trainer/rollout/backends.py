@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 BACKENDS = ("transformers", "vllm")
 # The CPU flags (/proc/cpuinfo) of instructions that multiply in bfloat16; without them a CPU emulates it.
 BFLOAT16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+CPUINFO = Path("/proc/cpuinfo")
 
 
 def fast_bfloat16() -> bool:
     """Whether this machine computes in bfloat16 faster than in float32: a GPU, or a CPU with bfloat16 instructions.
     Elsewhere it is slower: on a 2-core AVX2 EPYC, vLLM answered 40 Naive RAG questions in 231 s in bfloat16 against
     49 s in float32; on an AVX-512 BF16 CPU the demo's steps were faster in bfloat16 (docs/training.md)."""
-    import importlib.util
-
     if importlib.util.find_spec("torch") is not None:
         import torch
 
         if torch.cuda.is_available():
             return True
     try:
-        flags = " ".join(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
+        flags = " ".join(line for line in CPUINFO.read_text().splitlines() if line.startswith("flags")).split()
     except OSError:
         return False
     return any(flag in flags for flag in BFLOAT16_CPU_FLAGS)
@@ -28,8 +30,6 @@ def fast_bfloat16() -> bool:
 def demo_sampler() -> str:
     """The demo's sampler options (the Makefile's DEMO_SAMPLER): vLLM where it is installed, in bfloat16 where that
     is fast (see fast_bfloat16); the policy itself, in float32, elsewhere."""
-    import importlib.util
-
     if importlib.util.find_spec("vllm") is None:
         return ""
     return "--backend vllm --rollout-dtype bfloat16" if fast_bfloat16() else "--backend vllm"
