@@ -80,3 +80,20 @@ def test_a_batch_run_in_slices_has_the_loss_and_gradient_of_the_whole_batch(tiny
     assert sliced == pytest.approx(whole.item(), rel=1e-5)
     for grad, reference in zip((p.grad for p in trainable), expected):
         torch.testing.assert_close(grad, reference, atol=1e-6, rtol=1e-4)
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_the_warm_start_draws_its_bar_on_a_terminal_only(tiny_lora_model, smollm2_tokenizer, monkeypatch, terminal):
+    # A run under nohup writes stderr to a log file, where every redraw of the bar would be kept.
+    import io
+    import sys
+
+    class Stderr(io.StringIO):
+        def isatty(self):
+            return terminal
+
+    stderr = Stderr()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    warm_start(tiny_lora_model, smollm2_tokenizer, "AgentR1/SynthHop-v0",
+               WarmStartSettings(episodes=2, epochs=1, learning_rate=1e-3, seed=0, batch_size=1))
+    assert ("warm start" in stderr.getvalue()) is terminal

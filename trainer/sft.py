@@ -123,7 +123,9 @@ def warm_start(model, tokenizer, env_id: str, config: WarmStartSettings, *,
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     batch_size = config.batch_size
     steps = config.epochs * -(-len(data) // batch_size)
-    with tqdm(total=steps, desc="warm start", disable=not progress, leave=False) as bar:
+    # Where stderr is not a terminal (a run under nohup), tqdm's None leaves the bar out: its redraws would fill the
+    # log, which gets the warm start's summary line instead.
+    with tqdm(total=steps, desc="warm start", disable=None if progress else True, leave=False) as bar:
         for _ in range(config.epochs):
             order = list(range(len(data)))
             rng.shuffle(order)
