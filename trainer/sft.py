@@ -123,8 +123,7 @@ def warm_start(model, tokenizer, env_id: str, config: WarmStartSettings, *,
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     batch_size = config.batch_size
     steps = config.epochs * -(-len(data) // batch_size)
-    # Where stderr is not a terminal (a run under nohup), tqdm's None leaves the bar out: its redraws would fill the
-    # log, which gets the warm start's summary line instead.
+    # A bar only where stderr is a terminal, as run_episodes draws its own: under nohup the log gets the summary line.
     with tqdm(total=steps, desc="warm start", disable=None if progress else True, leave=False) as bar:
         for _ in range(config.epochs):
             order = list(range(len(data)))

@@ -64,7 +64,10 @@ def run_episodes(engine, plan: EpisodePlan, *, batch_size: int = 16, progress: b
 
     rollout = rollout or (lambda seeds, options: engine.rollout(seeds, options=options))
     trajectories: list[Trajectory] = []
-    with tqdm(total=len(plan), desc=desc or f"episodes of {engine.env_id}", disable=not progress, leave=False) as bar:
+    # A bar only where stderr is a terminal (tqdm's disable=None): under nohup a training run's held-out evaluations
+    # would leave every redraw in the log.
+    with tqdm(total=len(plan), desc=desc or f"episodes of {engine.env_id}", disable=None if progress else True,
+              leave=False) as bar:
         for first in range(0, len(plan), batch_size):
             batch = slice(first, first + batch_size)
             trajectories += rollout(list(plan.seeds[batch]), list(plan.options[batch]))
