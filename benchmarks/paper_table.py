@@ -61,10 +61,9 @@ RUNS = "grpo:outcome,ppo:outcome,rloo:outcome,reinforce_pp:outcome,grpo:process"
 BASELINES = "naive-rag,base-tool-call"
 # Episodes in flight in the bench: vLLM schedules them within its KV cache; transformers holds a cache per episode.
 BENCH_BATCH = {"vllm": 100, "transformers": 16}
-# vLLM's KV cache on a CPU, GiB (VLLM_CPU_KVCACHE_SPACE; vllm_generator.py's default is 1). A token of the default
-# model takes 46 KB in float32, so 1 GiB holds about 20 episodes of 1,000 tokens: with 100 in flight, or the
-# trainer's 60 held-out episodes, each turn evicted the history the next turn would reuse, and every turn read
-# its whole prompt again.
+# vLLM's KV cache on a CPU, GiB (vllm_generator.py's default is 1). A token of the default model takes 46 KB in
+# float32, so 1 GiB holds about 20 episodes of 1,000 tokens: with 100 in flight, or the trainer's 60 held-out
+# episodes, each turn evicted the history the next turn would reuse, and every turn read its whole prompt again.
 KV_CACHE_GB = {"bench": 7, "train": 4}
 
 
@@ -75,7 +74,7 @@ def training_config(data: Path, out: Path, algo: str, preset: str, backend: str 
     env_kwargs = {**ENV_ARGS, **{env: {"data_path": str(data / path)} for env, path in TRAIN_FILES.items()}}
     eval_kwargs = {env: {"data_path": str(data / DEV_FILES[env])} for env in TRAIN_FILES}
     rollout = RolloutSettings(max_tokens_per_turn=MAX_TOKENS_PER_TURN, max_total_tokens=1280, backend=backend,
-                              **({"dtype": dtype} if backend == "vllm" else {}))
+                              **({"dtype": dtype, "kv_cache_gb": KV_CACHE_GB["train"]} if backend == "vllm" else {}))
     return TrainConfig(env=",".join(TRAIN_FILES), env_kwargs=env_kwargs, eval_env_kwargs=eval_kwargs,
                        algo=algo, reward_preset=preset, output_dir=str(out / f"{algo}-{preset}"), rollout=rollout,
                        bf16=dtype == "bfloat16", **TRAINING)
@@ -93,8 +92,7 @@ def train_all(data: Path, out: Path, runs: list[tuple[str, str]], backend: str =
                 run_dir.mkdir(parents=True, exist_ok=True)
                 shutil.copytree(shared_warm_start, RunFolder(run_dir).warm_start)
             initial = json.loads(shared_eval.read_text()) if shared_eval.exists() else None
-            in_child(train, config, resume=RunFolder(run_dir).config.exists(), initial_eval=initial,
-                     environment={"VLLM_CPU_KVCACHE_SPACE": str(KV_CACHE_GB["train"])})
+            in_child(train, config, resume=RunFolder(run_dir).config.exists(), initial_eval=initial)
         if not shared_eval.exists():
             shared_eval.write_text(json.dumps(dict(MetricsLog(RunFolder(run_dir).metrics).evals())[0]))
         yield run_dir
@@ -140,7 +138,8 @@ def bench(out: Path, data: Path, spec: str, limits: dict[str, int], progress: bo
     if scored and all((env, i) in scored for env, n in limits.items() for i in range(n)):
         logger.info("%s: every question is scored in %s already", system, kept)
         return
-    agent = make_agent(spec, backend=backend, max_tokens_per_turn=MAX_TOKENS_PER_TURN, dtype=dtype)
+    agent = make_agent(spec, backend=backend, max_tokens_per_turn=MAX_TOKENS_PER_TURN, dtype=dtype,
+                       kv_cache_gb=KV_CACHE_GB["bench"] if backend == "vllm" else None)
     for env, limit in limits.items():
         run_bench([agent], [env], out / "bench", limit=limit, progress=progress, batch_size=BENCH_BATCH[backend],
                   env_kwargs={env: {**ENV_ARGS, "data_path": str(data / DEV_FILES[env])}})
@@ -190,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def run(spec: str, *, again: bool = False) -> None:
         in_child(bench, out, data, spec, limits, not args.quiet, args.dtype, kept=None if again else kept,
-                 backend=args.backend, environment={"VLLM_CPU_KVCACHE_SPACE": str(KV_CACHE_GB["bench"])})
+                 backend=args.backend)
         report()
 
     # What every run is compared with comes first, so that a session cut short has kept it: the baselines, then

@@ -4,8 +4,8 @@ import os
 from pathlib import Path
 
 
-def write_variables(path, *names):
-    Path(path).write_text(" ".join(os.environ.get(name, "unset") for name in names))
+def write_pid(path):
+    Path(path).write_text(str(os.getpid()))
 
 
 def fail():

@@ -88,6 +88,8 @@ def test_the_console_script_is_installed():
         (["bench", "--limit", "-5"], "argument --limit: must be at least 1, got -5"),
         (["bench", "--batch-size", "-1"], "argument --batch-size: must be at least 1, got -1"),
         (["bench", "--limit", "9" * 5000], "argument --limit: invalid positive_int value"),
+        (["bench", "--kv-cache-gb", "0"], "argument --kv-cache-gb: must be a finite number above 0, got 0"),
+        (["eval", "--kv-cache-gb", "inf"], "argument --kv-cache-gb: must be a finite number above 0, got inf"),
         (["data", "download", "hotpotqa", "--checksum", "bogus"], "argument --checksum: expected ALGORITHM:HEX"),
         (["data", "download", "hotpotqa", "--checksum", "sha256:abc"], "argument --checksum: a sha256 digest has 64 hex digits, got 3"),
     ],
@@ -126,6 +128,8 @@ def test_an_unwritable_output_is_refused_before_any_work(tmp_path, capsys, comma
         (["bench", "--envs", "AgentR1/SynthHop-v0", "--policies", ","], "error: --policies names nothing"),
         (["bench", "--envs", "AgentR1/SynthHop-v0", "--setting", "bogus"], "error: --setting must be one of distractor, pooled, corpus, remote, got 'bogus'"),
         (["bench", "--envs", "AgentR1/SynthHop-v0", "--env-arg", "bogus=1"], "error: AgentR1/SynthHop-v0: .*unexpected keyword argument 'bogus'"),
+        (["bench", "--envs", "AgentR1/SynthHop-v0", "--policies", "naive-rag", "--kv-cache-gb", "2"],
+         "error: a KV cache size sets the vllm backend's cache: the transformers backend keeps one per episode"),
     ],
 )
 def test_bench_reports_bad_arguments_before_running(tmp_path, argv, message):
@@ -142,6 +146,7 @@ def test_bench_reports_bad_arguments_before_running(tmp_path, argv, message):
         (["--env-arg", "bogus=1"], "error: AgentR1/SynthHop-v0: .*unexpected keyword argument 'bogus'"),
         (["--env-arg", "hops=" + "9" * 5000], "error: --env-arg hops: the value is JSON that cannot be read"),
         (["--policy", ","], "error: --policy names nothing"),
+        (["--policy", "smollm2-135m-instruct", "--kv-cache-gb", "2"], "error: a KV cache size sets the vllm backend's"),
     ],
 )
 def test_eval_reports_bad_env_arguments_and_policies_in_one_line(argv, message):
@@ -166,6 +171,8 @@ def test_eval_reports_bad_env_arguments_and_policies_in_one_line(argv, message):
         (["--backend", "vllm", "--rollout-dtype", "int8"], "rollout.dtype must be one of auto, float32, bfloat16"),
         (["--importance-sampling-cap", "0.5"], "importance_sampling_cap must be 0 (no correction) or at least 1"),
         (["--importance-sampling-cap", "inf"], "importance_sampling_cap must be a finite number"),
+        (["--kv-cache-gb", "2"], "rollout.kv_cache_gb sizes the vllm backend's KV cache"),
+        (["--backend", "vllm", "--kv-cache-gb", "-1"], "kv_cache_gb must be 0 or more, got -1"),
     ],
 )
 def test_train_refuses_out_of_range_settings(tmp_path, argv, message):

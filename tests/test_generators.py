@@ -274,3 +274,27 @@ def test_the_continuous_vllm_generator_aborts_its_turns_in_flight():
     result = subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=900,
                             env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
     assert result.returncode == 0 and "ok" in result.stdout.splitlines(), result.stderr[-3000:]
+
+
+def test_the_vllm_kv_cache_is_the_size_asked_for_and_vllms_variable_cannot_silently_override_it(monkeypatch):
+    """vLLM's CPU backend lets VLLM_CPU_KVCACHE_SPACE override the engine's cache size, so a size asked for and a
+    variable that disagree are an error, not a cache of the other size (vllm_abort_check.py checks a real engine's)."""
+    from agent_r1.trainer.rollout.vllm_generator import CPU_KV_CACHE_GB, _kv_cache_bytes
+
+    monkeypatch.delenv("VLLM_CPU_KVCACHE_SPACE", raising=False)
+    assert _kv_cache_bytes(None, on_gpu=False) == {"kv_cache_memory_bytes": int(CPU_KV_CACHE_GB * 2**30)}
+    assert _kv_cache_bytes(0.5, on_gpu=False) == {"kv_cache_memory_bytes": 2**29}
+    assert _kv_cache_bytes(None, on_gpu=True) == {}  # a GPU's share of memory, as vLLM sizes it
+    assert _kv_cache_bytes(2, on_gpu=True) == {"kv_cache_memory_bytes": 2 * 2**30}
+    for bad in (0, -1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="positive number of GiB"):
+            _kv_cache_bytes(bad, on_gpu=False)
+    monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "3")
+    assert _kv_cache_bytes(None, on_gpu=False) == {}  # the user's variable sizes it
+    assert _kv_cache_bytes(3, on_gpu=False) == {"kv_cache_memory_bytes": 3 * 2**30}
+    with pytest.raises(ValueError, match="VLLM_CPU_KVCACHE_SPACE=3 overrides it"):
+        _kv_cache_bytes(0.5, on_gpu=False)
+    assert _kv_cache_bytes(0.5, on_gpu=True) == {"kv_cache_memory_bytes": 2**29}  # the variable is the CPU's alone
+    monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "lots")
+    with pytest.raises(ValueError, match="whole number of GiB"):
+        _kv_cache_bytes(None, on_gpu=False)

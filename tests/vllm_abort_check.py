@@ -1,8 +1,11 @@
 """Run as a script (vLLM spawns workers, so it needs a __main__ guard): the continuous vLLM generator's abort.
 
-Turns in flight when a rollout fails are cancelled; the next turns submitted come back alone.
-Prints "ok" and exits 0, or raises.
+Turns in flight when a rollout fails are cancelled; the next turns submitted come back alone. The engine's KV cache
+is the size asked for. Prints "ok" and exits 0, or raises.
 """
+
+import json
+from pathlib import Path
 
 from agent_r1.trainer.rollout.generation import SamplingConfig
 from agent_r1.trainer.rollout.models import load_tokenizer, resolve_model
@@ -12,7 +15,14 @@ from agent_r1.trainer.rollout.vllm_generator import ContinuousVLLMGenerator
 def main() -> None:
     path = resolve_model("smollm2-135m-instruct")
     tokenizer = load_tokenizer(path)
-    generator = ContinuousVLLMGenerator(path, max_model_len=512)
+    generator = ContinuousVLLMGenerator(path, max_model_len=512, kv_cache_gb=0.25)
+    # The cache holds what 0.25 GiB holds: a token takes K and V of every layer, in float32 on a CPU.
+    model = json.loads((Path(path) / "config.json").read_text())
+    token_bytes = model["num_hidden_layers"] * 2 * model["num_key_value_heads"] * \
+        model["hidden_size"] // model["num_attention_heads"] * 4
+    cache = generator.llm.llm_engine.vllm_config.cache_config
+    block_bytes = cache.block_size * token_bytes
+    assert abs(cache.num_gpu_blocks * block_bytes - 0.25 * 2**30) < block_bytes, (cache.num_gpu_blocks, block_bytes)
     config = SamplingConfig(max_new_tokens=64, ignore_eos=True)
     prompt = tokenizer("Tell me about the sea.")["input_ids"]
     for key in ("old-1", "old-2", "old-3"):

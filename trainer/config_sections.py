@@ -13,6 +13,8 @@ ROLLOUT_DTYPES = ("auto", "float32", "bfloat16", "float16")
 # time per token is the same at 512, 1024 and 4096, and the process's peak 3.4, 5.1 and 10.8 GB
 # (benchmarks/memory_peak.py, SynthHop episodes of about 460 tokens).
 WARM_START_TOKENS_PER_FORWARD = 512
+KV_CACHE_HELP = ("vllm backend: its KV cache in GiB (0 or unset: 1 on a CPU, the engine's share of memory on a GPU); a "
+                 "cache smaller than the episodes in flight drops histories that their next turns then read again")
 
 
 def setting(default: Any, help: str, flag: str | None = None, least: float | None = None,
@@ -49,6 +51,7 @@ class RolloutSettings:
     dtype: str = setting("auto", "the vllm backend's weights: auto (float32 on a CPU, the checkpoint's on a GPU), "
                          "float32, bfloat16 or float16; the importance-sampling correction covers the difference "
                          "from the trained policy")
+    kv_cache_gb: float = setting(0.0, KV_CACHE_HELP, flag="--kv-cache-gb", least=0)
     importance_sampling_cap: float = setting(2.0, "vllm backend: each sampled token's loss is weighted by "
                                              "min(p_policy / p_vllm, CAP), truncated importance sampling; 0 turns "
                                              "the correction off", flag="--importance-sampling-cap", least=0)
@@ -72,6 +75,9 @@ class RolloutSettings:
         elif self.dtype != "auto" and self.backend != "vllm":
             problems.append("rollout.dtype sets the vllm backend's weights: the transformers backend samples from the "
                             "policy itself")
+        if self.kv_cache_gb and self.backend != "vllm":
+            problems.append("rollout.kv_cache_gb sizes the vllm backend's KV cache: the transformers backend keeps one "
+                            "per episode")
         cap = self.importance_sampling_cap
         if math.isfinite(cap) and 0 < cap < 1:
             problems.append(f"rollout.importance_sampling_cap must be 0 (no correction) or at least 1, got {cap}")

@@ -325,7 +325,8 @@ def _sampler(config: TrainConfig, model, process_index: int):
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     return ContinuousVLLMGenerator(base.name_or_path, colocate=True, dtype=config.rollout.dtype,
-                                   seed=config.seed + process_index, max_model_len=config.rollout.max_total_tokens)
+                                   seed=config.seed + process_index, max_model_len=config.rollout.max_total_tokens,
+                                   kv_cache_gb=config.rollout.kv_cache_gb or None)
 
 
 def _per_step(seconds: dict[str, float], steps: int) -> dict[str, float]:

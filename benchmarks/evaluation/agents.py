@@ -106,13 +106,13 @@ class ModelAgent:
 
     def __init__(self, model: str, *, name: str | None = None, action_format: str | None = None,
                  backend: str = "transformers", max_tokens_per_turn: int = 128, max_total_tokens: int = 4096,
-                 dtype: str = "float32") -> None:
+                 dtype: str = "float32", kv_cache_gb: float | None = None) -> None:
         from agent_r1.trainer.rollout.backends import make_generator
         from agent_r1.trainer.rollout.engine import RolloutConfig
 
         self.name = _with_sampler(name or model, dtype, backend)
         self.action_format = action_format
-        self.generator, self.tokenizer = make_generator(model, backend, dtype=dtype)
+        self.generator, self.tokenizer = make_generator(model, backend, dtype=dtype, kv_cache_gb=kv_cache_gb)
         self.config = RolloutConfig(max_tokens_per_turn=max_tokens_per_turn, max_total_tokens=max_total_tokens, temperature=0.0)
         self._engines: dict[str, tuple[Any, gym.Env]] = {}
 
@@ -145,12 +145,12 @@ class NaiveRAGAgent:
     """The paper's Naive RAG: one search with the question itself, then one answer from the model."""
 
     def __init__(self, model: str = DEFAULT_MODEL, *, max_new_tokens: int = 32, backend: str = "transformers",
-                 dtype: str = "float32") -> None:
+                 dtype: str = "float32", kv_cache_gb: float | None = None) -> None:
         from agent_r1.trainer.rollout.backends import make_generator
 
         self.name = _with_sampler(f"naive-rag ({model})", dtype, backend)
         self.max_new_tokens = max_new_tokens
-        self.generator, self.tokenizer = make_generator(model, backend, dtype=dtype)
+        self.generator, self.tokenizer = make_generator(model, backend, dtype=dtype, kv_cache_gb=kv_cache_gb)
 
     def run(self, env_id, env_kwargs, indices):
         from agent_r1.trainer.rollout.generation import SamplingConfig
@@ -344,20 +344,21 @@ def _with_sampler(name: str, dtype: str, backend: str) -> str:
 
 
 def make_agent(spec: str, *, backend: str = "transformers", max_tokens_per_turn: int = 128,
-               dtype: str = "float32") -> Agent:
-    """An agent from its command-line spelling (see the module's docstring); a model's weights in `dtype`."""
+               dtype: str = "float32", kv_cache_gb: float | None = None) -> Agent:
+    """An agent from its command-line spelling (see the module's docstring); a model's weights in `dtype`, and
+    vLLM's KV cache of `kv_cache_gb` GiB (the vllm backend)."""
     check_agent(spec)
     kind, _, argument = spec.partition(":")
     if spec in POLICIES:
         return PolicyAgent(spec)
     if kind == "naive-rag":
-        return NaiveRAGAgent(argument or DEFAULT_MODEL, backend=backend, dtype=dtype)
+        return NaiveRAGAgent(argument or DEFAULT_MODEL, backend=backend, dtype=dtype, kv_cache_gb=kv_cache_gb)
     if kind == "base-tool-call":
         model = argument or DEFAULT_MODEL
         return ModelAgent(model, name=f"base-tool-call ({model})", action_format="tool_call", backend=backend,
-                          max_tokens_per_turn=max_tokens_per_turn, dtype=dtype)
+                          max_tokens_per_turn=max_tokens_per_turn, dtype=dtype, kv_cache_gb=kv_cache_gb)
     if kind == "agent":
         return ModelAgent(argument, name=f"agent ({argument})", backend=backend, max_tokens_per_turn=max_tokens_per_turn,
-                          dtype=dtype)
+                          dtype=dtype, kv_cache_gb=kv_cache_gb)
     model, _, url = argument.partition("@")  # openai:MODEL@URL, as check_agent made sure
     return EndpointAgent(model, url, api_key=os.environ.get("OPENAI_API_KEY"))

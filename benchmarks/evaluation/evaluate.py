@@ -67,15 +67,17 @@ def evaluate_model(
     progress: bool = True,
     continuous: bool = False,
     dtype: str = "float32",
+    kv_cache_gb: float | None = None,
 ) -> dict[str, Any]:
     """Runs a model through the rollout engine, `batch_size` episodes at a time (continuous batching
-    within a batch when `continuous`), its weights in `dtype`."""
+    within a batch when `continuous`), its weights in `dtype` (and vLLM's KV cache of `kv_cache_gb` GiB)."""
     from agent_r1.trainer.rollout.backends import make_generator
     from agent_r1.trainer.rollout.engine import RolloutConfig, RolloutEngine
 
     if episodes < 1:
         raise ValueError(f"episodes must be at least 1, got {episodes}")
-    generator, tokenizer = make_generator(model, backend, seed=seed, continuous=continuous, dtype=dtype)
+    generator, tokenizer = make_generator(model, backend, seed=seed, continuous=continuous, dtype=dtype,
+                                          kv_cache_gb=kv_cache_gb)
     engine = RolloutEngine(generator, tokenizer, env_id, env_kwargs=env_kwargs, config=rollout_config or RolloutConfig(temperature=0.0))
     probe = engine.env_factory()
     plan = plan_episodes(probe, range(seed, seed + episodes), cap=True)

@@ -35,6 +35,13 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
+    return value
+
+
 def output_file(text: str) -> Path:
     """A file the results can be written to: checked now, not after minutes of episodes."""
     path = Path(text).expanduser()

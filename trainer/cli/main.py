@@ -13,7 +13,8 @@ import gymnasium as gym
 from agent_r1.envs.registration import DATASET_ENV_IDS, unknown_env_ids
 from agent_r1.tools.paths import DEFAULT_MODEL
 from agent_r1.trainer.cli.args import (checksum, names_list, non_negative_float, non_negative_int, output_dir,
-                                       output_file, positive_int)
+                                       output_file, positive_float, positive_int)
+from agent_r1.trainer.config_sections import KV_CACHE_HELP
 
 
 def _parse_env_kwargs(pairs: list[str], option: str = "--env-arg", *, per_env: bool = False) -> dict:
@@ -107,7 +108,8 @@ def _evaluate_all(args: argparse.Namespace, env_kwargs: dict) -> list[dict]:
         try:
             results.append(evaluate_model(args.env, name, args.episodes, seed=args.seed, env_kwargs=env_kwargs,
                                           backend=args.backend, batch_size=args.batch_size, rollout_config=config,
-                                          progress=not args.quiet, continuous=args.continuous, dtype=args.dtype))
+                                          progress=not args.quiet, continuous=args.continuous, dtype=args.dtype,
+                                          kv_cache_gb=args.kv_cache_gb))
         except (ModelNotFoundError, ImportError) as exc:
             raise SystemExit(f"error: policy {name!r} is neither {' nor '.join(POLICIES)} nor a loadable model: {exc}") from None
     return results
@@ -182,8 +184,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     try:
         for spec in policies:  # every spelling is checked, offline, before the first model loads
             check_agent(spec)
-        agents = [make_agent(spec, backend=args.backend, max_tokens_per_turn=args.max_tokens_per_turn, dtype=args.dtype)
-                  for spec in policies]
+        agents = [make_agent(spec, backend=args.backend, max_tokens_per_turn=args.max_tokens_per_turn, dtype=args.dtype,
+                             kv_cache_gb=args.kv_cache_gb) for spec in policies]
         summary = run_bench(agents, envs, args.out, limit=args.limit, seed=args.seed, env_kwargs=env_kwargs,
                             batch_size=args.batch_size, progress=not args.quiet, include_paper=args.paper)
     except (ValueError, ModelNotFoundError) as exc:
@@ -296,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the weights' precision; bfloat16 generates about twice as fast on a CPU with AVX-512 BF16")
     model.add_argument("--max-tokens-per-turn", type=positive_int, default=128)
     model.add_argument("--max-total-tokens", type=positive_int, default=2048)
+    model.add_argument("--kv-cache-gb", type=positive_float, help=KV_CACHE_HELP)
     ev.set_defaults(func=cmd_eval)
 
     tr = commands.add_parser("train", help="train an agent with RL (optionally after a supervised warm start)")
@@ -324,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--max-tokens-per-turn", type=positive_int, default=128)
     be.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
                     help="the models' precision (a policy in bfloat16 is named with [bfloat16], its episodes kept apart)")
+    be.add_argument("--kv-cache-gb", type=positive_float, help=KV_CACHE_HELP)
     be.add_argument("--paper", action="store_true", help="add the published Agent-R1 rows to the table (labelled)")
     be.add_argument("--compare", nargs=2, metavar=("A", "B"), help="show two results folders side by side")
     be.add_argument("--metric", default="em", help="metric of --compare (default: em)")

@@ -36,14 +36,17 @@ def demo_sampler() -> str:
 
 
 def make_generator(model: str, backend: str = "transformers", *, dtype: str = "float32", seed: int = 0,
-                   max_model_len: int = 4096, continuous: bool = False):
+                   max_model_len: int = 4096, continuous: bool = False, kv_cache_gb: float | None = None):
     """(generator, tokenizer) for a hub id, a local directory, a train checkpoint, or the default model.
 
     `continuous` picks continuous batching (episodes join and leave the batch
-    between decode steps) over turn-synchronous batches.
+    between decode steps) over turn-synchronous batches; `kv_cache_gb` sizes
+    vLLM's KV cache (None: vllm_generator.py's default).
     """
     from agent_r1.trainer.rollout.models import load_model, servable, tokenizer_from
 
+    if kv_cache_gb is not None and backend != "vllm":
+        raise ValueError(f"a KV cache size sets the vllm backend's cache: the {backend} backend keeps one per episode")
     if backend == "transformers":
         import torch
 
@@ -65,6 +68,7 @@ def make_generator(model: str, backend: str = "transformers", *, dtype: str = "f
         # answers took 221 s on 2 cores against 32 s in this process (a worker spins while it waits).
         import torch
 
-        return kind(path, seed=seed, max_model_len=max_model_len, dtype=dtype, colocate=not torch.cuda.is_available()), \
+        return kind(path, seed=seed, max_model_len=max_model_len, dtype=dtype, colocate=not torch.cuda.is_available(),
+                    kv_cache_gb=kv_cache_gb), \
             tokenizer_from(path)
     raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")

@@ -12,6 +12,7 @@ worker process. Under `accelerate launch` each process gets an engine of its own
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 from typing import TYPE_CHECKING, Iterable, Sequence
@@ -21,10 +22,19 @@ from agent_r1.trainer.rollout.generation import Sample, SamplingConfig
 if TYPE_CHECKING:
     import torch
 
+# The KV cache of an engine on a CPU, GiB, where none is asked for: vLLM's CPU backend would take a share of the
+# machine's memory instead. A token of the default model takes 46 KB in float32, so 1 GiB holds about 20 episodes
+# of 1,000 tokens.
+CPU_KV_CACHE_GB = 1.0
+KV_CACHE_VARIABLE = "VLLM_CPU_KVCACHE_SPACE"  # vLLM's own, whole GiB; it overrides the engine argument on a CPU
+
 
 class VLLMGenerator:
     def __init__(self, model_dir: str, *, dtype: str = "auto", max_model_len: int = 4096, seed: int = 0,
-                 gpu_memory_utilization: float | None = None, colocate: bool = False, **engine_kwargs) -> None:
+                 gpu_memory_utilization: float | None = None, colocate: bool = False, kv_cache_gb: float | None = None,
+                 **engine_kwargs) -> None:
+        """`kv_cache_gb` sizes the KV cache (GiB); None: CPU_KV_CACHE_GB on a CPU (or $VLLM_CPU_KVCACHE_SPACE where
+        it is set), the `gpu_memory_utilization` share of a GPU's memory there."""
         try:
             from vllm import LLM
         except ImportError as exc:
@@ -32,9 +42,8 @@ class VLLMGenerator:
         import torch
 
         on_gpu = torch.cuda.is_available()
+        engine_kwargs.update(_kv_cache_bytes(kv_cache_gb, on_gpu))
         if not on_gpu:
-            # On the CPU backend the KV cache is sized by this variable (GiB), not by memory utilisation.
-            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
             # Compiling the model's graph costs about 2 minutes at every fresh start on a CPU and buys 1.3x in
             # generation (benchmarks/vllm_compile.py): eager pays off for the runs a CPU serves. GPUs keep vLLM's default.
             engine_kwargs.setdefault("enforce_eager", True)
@@ -91,6 +100,24 @@ class VLLMGenerator:
         params = [self._params(config, budget) for budget in budgets]
         outputs = self.llm.generate([TokensPrompt(prompt_token_ids=list(p)) for p in prompts], params, use_tqdm=False)
         return [self._sample(output) for output in outputs]
+
+
+def _kv_cache_bytes(kv_cache_gb: float | None, on_gpu: bool) -> dict[str, int]:
+    """The engine argument for a KV cache of `kv_cache_gb` GiB ({}: vLLM's own sizing). vLLM's CPU backend lets its
+    variable override the argument, so the two must not disagree."""
+    variable = "" if on_gpu else os.environ.get(KV_CACHE_VARIABLE, "")
+    if variable and not variable.isdigit():
+        raise ValueError(f"${KV_CACHE_VARIABLE} must be a whole number of GiB, got {variable!r}")
+    if kv_cache_gb is None:
+        if on_gpu or variable:
+            return {}
+        kv_cache_gb = CPU_KV_CACHE_GB
+    elif not math.isfinite(kv_cache_gb) or kv_cache_gb <= 0:
+        raise ValueError(f"kv_cache_gb must be a positive number of GiB, got {kv_cache_gb}")
+    elif variable and int(variable) != kv_cache_gb:
+        raise ValueError(f"a KV cache of {kv_cache_gb} GiB was asked for, but ${KV_CACHE_VARIABLE}={variable} "
+                         "overrides it on a CPU: unset the variable or ask for the same size")
+    return {"kv_cache_memory_bytes": int(kv_cache_gb * 2**30)}
 
 
 def _launcher_environment() -> None:
