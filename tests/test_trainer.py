@@ -125,3 +125,20 @@ def test_ppo_values_come_from_the_backbone_alone_and_match_the_full_forward(smol
     values = values_before_tokens(model, head, input_ids, attention_mask, 4, batch_size=2)
     assert values.shape == (5, 4)
     torch.testing.assert_close(values, expected)
+
+
+@pytest.mark.parametrize("terminal", [True, False], ids=["terminal", "log file"])
+def test_the_step_bar_is_drawn_on_a_terminal_only(tmp_path, monkeypatch, terminal):
+    # Under nohup TRL's step bar redrew into the paper experiment's log twice a step.
+    import io
+    import sys
+
+    from agent_r1.trainer.train import _grpo_args
+    from agent_r1.trainer.train_config import TrainConfig
+
+    class Stderr(io.StringIO):
+        def isatty(self):
+            return terminal
+
+    monkeypatch.setattr(sys, "stderr", Stderr())
+    assert _grpo_args(TrainConfig(), tmp_path).disable_tqdm is not terminal

@@ -19,6 +19,7 @@ import json
 import logging
 import random
 import shutil
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -220,6 +221,9 @@ def _grpo_args(config: TrainConfig, out: Path):
         save_steps=config.save_every,
         save_total_limit=config.save_total_limit,
         report_to=report_to,
+        # The step bar only on a terminal, as the warm start's and the evaluations': under nohup every redraw stays
+        # in the log (the metrics and the step's log line say the same).
+        disable_tqdm=not sys.stderr.isatty(),
         seed=config.seed,
         shuffle_dataset=True,
         # Read by AgentTrainer's vLLM sampler only: token-level truncated importance sampling (TIS).
