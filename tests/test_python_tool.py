@@ -48,10 +48,13 @@ def _sandbox_processes() -> list[str]:
 
 
 @pytest.fixture
-def run(tool, monkeypatch):
+def run(tool, monkeypatch, tmp_path_factory):
     """Runs code; afterwards checks what every call must leave behind: nothing."""
     monkeypatch.setenv("AGENT_R1_SECRET", CANARY)  # what a trainer's API key looks like from the sandbox
     limits = resource.getrlimit(resource.RLIMIT_AS), resource.getrlimit(resource.RLIMIT_NOFILE)
+    # The tool's own temporary files go to a folder of this test's: in the shared /tmp, another program's new file
+    # (a training run's, beside the suite) once read as the call's.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path_factory.mktemp("host-temp")))
     temp_before = set(os.listdir(tempfile.gettempdir()))
 
     def call(code):
