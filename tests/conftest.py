@@ -1,5 +1,7 @@
 import gc
+import io
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -40,6 +42,21 @@ def make_env(env_id: str, **kwargs):
     if env_id in DATASET_SAMPLES:
         kwargs.setdefault("data_path", shared_file(DATASET_SAMPLES[env_id]))
     return gym.make(env_id, **kwargs)
+
+
+def fake_stderr(monkeypatch, terminal: bool) -> io.StringIO:
+    """Put a buffer in place of sys.stderr that reports itself a terminal or not, and return it.
+
+    The project's progress bars draw on a terminal only: under nohup stderr is a log file, where every redraw would
+    be kept.
+    """
+    class Stderr(io.StringIO):
+        def isatty(self):
+            return terminal
+
+    stderr = Stderr()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    return stderr
 
 
 def cpu_seconds(call, *args):

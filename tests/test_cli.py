@@ -171,7 +171,7 @@ def test_eval_reports_bad_env_arguments_and_policies_in_one_line(argv, message):
         (["--backend", "vllm", "--rollout-dtype", "int8"], "rollout.dtype must be one of auto, float32, bfloat16"),
         (["--importance-sampling-cap", "0.5"], "importance_sampling_cap must be 0 (no correction) or at least 1"),
         (["--importance-sampling-cap", "inf"], "importance_sampling_cap must be a finite number"),
-        (["--kv-cache-gb", "2"], "rollout.kv_cache_gb sizes the vllm backend's KV cache"),
+        (["--kv-cache-gb", "2"], "rollout.kv_cache_gb: a KV cache size sets the vllm backend's cache"),
         (["--backend", "vllm", "--kv-cache-gb", "-1"], "kv_cache_gb must be 0 or more, got -1"),
     ],
 )

@@ -8,7 +8,7 @@ import pytest
 
 import agent_r1.envs  # noqa: F401
 from agent_r1.trainer.rollout.episodes import EpisodePlan, episode_options, plan_episodes, run_episodes
-from conftest import make_env, shared_file
+from conftest import fake_stderr, make_env, shared_file
 
 HOTPOT = "AgentR1/HotpotQA-v0"
 
@@ -72,16 +72,9 @@ def test_a_bench_past_the_end_of_a_file_stops_at_its_last_question(tmp_path):
 def test_episodes_draw_their_bar_on_a_terminal_only(monkeypatch, terminal):
     # A training run under nohup writes stderr to a log file, where every redraw of a held-out evaluation's bar
     # would be kept; `agent-r1 eval` on a terminal still shows it.
-    import io
-    import sys
     from types import SimpleNamespace
 
-    class Stderr(io.StringIO):
-        def isatty(self):
-            return terminal
-
-    stderr = Stderr()
-    monkeypatch.setattr(sys, "stderr", stderr)
+    stderr = fake_stderr(monkeypatch, terminal)
     done = run_episodes(SimpleNamespace(env_id=HOTPOT), EpisodePlan((0, 1, 2), (None,) * 3), batch_size=2,
                         rollout=lambda seeds, options: list(seeds))
     assert done == [0, 1, 2]

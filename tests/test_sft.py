@@ -11,6 +11,7 @@ from agent_r1.trainer.sft import (
     warm_start,
 )
 from agent_r1.trainer.train_config import WarmStartSettings
+from conftest import fake_stderr
 
 
 @pytest.fixture
@@ -84,16 +85,7 @@ def test_a_batch_run_in_slices_has_the_loss_and_gradient_of_the_whole_batch(tiny
 
 @pytest.mark.parametrize("terminal", [True, False])
 def test_the_warm_start_draws_its_bar_on_a_terminal_only(tiny_lora_model, smollm2_tokenizer, monkeypatch, terminal):
-    # A run under nohup writes stderr to a log file, where every redraw of the bar would be kept.
-    import io
-    import sys
-
-    class Stderr(io.StringIO):
-        def isatty(self):
-            return terminal
-
-    stderr = Stderr()
-    monkeypatch.setattr(sys, "stderr", stderr)
+    stderr = fake_stderr(monkeypatch, terminal)
     warm_start(tiny_lora_model, smollm2_tokenizer, "AgentR1/SynthHop-v0",
                WarmStartSettings(episodes=2, epochs=1, learning_rate=1e-3, seed=0, batch_size=1))
     assert ("warm start" in stderr.getvalue()) is terminal

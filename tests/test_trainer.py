@@ -10,6 +10,7 @@ pytest.importorskip("trl")
 import toy_env  # noqa: E402  (registers AgentR1Test/Vowels-v0)
 from agent_r1.trainer.agent_trainer import ALGORITHMS, AgentTrainer  # noqa: E402
 from agent_r1.trainer.rollout.engine import RolloutConfig  # noqa: E402
+from conftest import fake_stderr  # noqa: E402
 
 
 def tiny_llama(tokenizer):
@@ -130,15 +131,8 @@ def test_ppo_values_come_from_the_backbone_alone_and_match_the_full_forward(smol
 @pytest.mark.parametrize("terminal", [True, False], ids=["terminal", "log file"])
 def test_the_step_bar_is_drawn_on_a_terminal_only(tmp_path, monkeypatch, terminal):
     # Under nohup TRL's step bar redrew into the paper experiment's log twice a step.
-    import io
-    import sys
-
     from agent_r1.trainer.train import _grpo_args
     from agent_r1.trainer.train_config import TrainConfig
 
-    class Stderr(io.StringIO):
-        def isatty(self):
-            return terminal
-
-    monkeypatch.setattr(sys, "stderr", Stderr())
+    fake_stderr(monkeypatch, terminal)
     assert _grpo_args(TrainConfig(), tmp_path).disable_tqdm is not terminal

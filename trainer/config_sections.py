@@ -65,7 +65,7 @@ class RolloutSettings:
                              max_total_tokens=self.max_total_tokens, temperature=self.temperature)
 
     def problems(self) -> list[str]:
-        from agent_r1.trainer.rollout.backends import BACKENDS
+        from agent_r1.trainer.rollout.backends import BACKENDS, KV_CACHE_NEEDS_VLLM
 
         problems = []
         if self.backend not in BACKENDS:
@@ -76,8 +76,7 @@ class RolloutSettings:
             problems.append("rollout.dtype sets the vllm backend's weights: the transformers backend samples from the "
                             "policy itself")
         if self.kv_cache_gb and self.backend != "vllm":
-            problems.append("rollout.kv_cache_gb sizes the vllm backend's KV cache: the transformers backend keeps one "
-                            "per episode")
+            problems.append(f"rollout.kv_cache_gb: {KV_CACHE_NEEDS_VLLM}")
         cap = self.importance_sampling_cap
         if math.isfinite(cap) and 0 < cap < 1:
             problems.append(f"rollout.importance_sampling_cap must be 0 (no correction) or at least 1, got {cap}")

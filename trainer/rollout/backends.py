@@ -9,6 +9,8 @@ BACKENDS = ("transformers", "vllm")
 # The CPU flags (/proc/cpuinfo) of instructions that multiply in bfloat16; without them a CPU emulates it.
 BFLOAT16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 CPUINFO = Path("/proc/cpuinfo")
+# Why a KV cache size is refused with the transformers backend, wherever it is asked for (a config or an argument).
+KV_CACHE_NEEDS_VLLM = "a KV cache size sets the vllm backend's cache: the transformers backend keeps one per episode"
 
 
 def fast_bfloat16() -> bool:
@@ -46,7 +48,7 @@ def make_generator(model: str, backend: str = "transformers", *, dtype: str = "f
     from agent_r1.trainer.rollout.models import load_model, servable, tokenizer_from
 
     if kv_cache_gb is not None and backend != "vllm":
-        raise ValueError(f"a KV cache size sets the vllm backend's cache: the {backend} backend keeps one per episode")
+        raise ValueError(KV_CACHE_NEEDS_VLLM)
     if backend == "transformers":
         import torch
 
