@@ -308,3 +308,38 @@ def test_the_paper_table_runs_each_system_in_a_process_of_its_own(tmp_path):
     assert int((tmp_path / "pid").read_text()) != os.getpid()
     with pytest.raises(SystemExit, match="fail failed"):
         in_child(fail)
+
+
+def test_answer_loss_splits_questions_by_kind_and_by_what_the_agent_read(tmp_path, capsys):
+    from agent_r1.benchmarks import answer_loss
+
+    out, kept, hotpot = tmp_path / "paper", tmp_path / "kept", "AgentR1/HotpotQA-v0"
+    (out / "bench" / "episodes").mkdir(parents=True)
+    # The instructions name an example answer (Paris): only the text after "Question: " is the question.
+    prompt = "Answer between <answer> and </answer>, e.g. <answer> Paris </answer>.\n\nQuestion: "
+    posed = [("Were Anna Smit and Jan Bos both Dutch?", "yes", "", 1.0),
+             ("Which came first, The Red Fox or Blue Moon?", "The Red Fox", "", 1.0),
+             ("Who directed Kiss and Tell?", "Jane Roe", "<information>Kiss and Tell, directed by Jane Roe.</information>", 0.0),
+             ("Where was Kees born?", "Paris", "<information>Kees was born in Lyon.</information>", 0.0)]
+    lines = []
+    for index, (question, gold, passages, em) in enumerate(posed):
+        messages = [{"role": "user", "content": prompt + question}, {"role": "assistant", "content": "<search> q </search>"},
+                    {"role": "user", "content": passages}]
+        lines.append(json.dumps({"env": hotpot, "policy": f"agent ({out / 'grpo-outcome'})", "index": index,
+                                 "gold_answer": gold, "metrics": {"em": em, "f1": em}, "messages": messages}))
+    (out / "bench" / "episodes" / "grpo.jsonl").write_text("\n".join(lines) + "\n")
+    kept.mkdir()  # the warm start was benched on another machine: its scores only
+    (kept / "scores.jsonl").write_text("".join(json.dumps({"system": "Warm start", "precision": "float32", "env": hotpot,
+                                                           "index": i, "em": em, "f1": em}) + "\n"
+                                               for i, em in enumerate([0.0, 0.0, 1.0, 0.0])))
+
+    kinds = answer_loss.by_kind(out, kept)
+    assert kinds["GRPO", hotpot] == {"yes/no": [1.0], "named in the question": [1.0], "other": [0.0, 0.0]}
+    assert kinds["Warm start", hotpot] == {"yes/no": [0.0], "named in the question": [0.0], "other": [1.0, 0.0]}
+    assert answer_loss.by_passages(out) == {("GRPO", hotpot): {"answer in the passages shown": [0.0],
+                                                                "answer in neither": [0.0]}}
+    answer_loss.main([str(out), "--keep", str(kept)])
+    text = capsys.readouterr().out
+    assert text.index("| HotpotQA | Warm start | 4 |") < text.index("| HotpotQA | GRPO | 4 | 1 (25%), EM 1.000 |")
+    with pytest.raises(SystemExit, match="no episodes"):
+        answer_loss.main([str(tmp_path / "empty")])
