@@ -20,7 +20,7 @@ from typing import Any
 
 from agent_r1.benchmarks.evaluation.harness import read_episodes
 from agent_r1.benchmarks.evaluation.reference import short_name
-from agent_r1.benchmarks.paper_report import ORDER, label, scores
+from agent_r1.benchmarks.paper_report import label, order_key, scores
 from agent_r1.envs.metrics import normalize_answer
 
 KINDS = ("yes/no", "named in the question", "other")
@@ -56,7 +56,7 @@ def by_kind(out: Path, kept: Path | None = None) -> dict[tuple[str, str], dict[s
     """(system, env) -> kind -> the EM of each question of that kind, for every system of the report. A question's
     kind is read from any episode that posed it (every system answered the same questions)."""
     kinds = {(e["env"], e["index"]): kind(e) for e in _episodes(out)}
-    table, _ = scores(out, kept)
+    table = scores(out, kept).table
     result: dict[tuple[str, str], dict[str, list[float]]] = {}
     for system, envs in table.items():
         for env, questions in envs.items():
@@ -87,11 +87,7 @@ def _cell(ems: list[float], total: int) -> str:
 def table(rows: dict[tuple[str, str], dict[str, list[float]]], columns: tuple[str, ...]) -> str:
     """Markdown: a row per (system, dataset), by dataset, then in the report's order; a cell: questions (share), EM."""
     lines = ["| dataset | system | questions | " + " | ".join(columns) + " |", "|---" * (len(columns) + 3) + "|"]
-    def order(key: tuple[str, str]) -> tuple[str, int, str]:
-        system, env = key
-        return env, ORDER.index(system) if system in ORDER else len(ORDER), system
-
-    for (system, env), parts in sorted(rows.items(), key=lambda item: order(item[0])):
+    for (system, env), parts in sorted(rows.items(), key=lambda item: (item[0][1], order_key(item[0][0]))):
         total = sum(len(parts[c]) for c in columns)
         lines.append(f"| {short_name(env)} | {system} | {total} | "
                      + " | ".join(_cell(parts[c], total) for c in columns) + " |")

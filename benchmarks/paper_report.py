@@ -9,10 +9,12 @@ resamples of the questions). The published rows are the paper's own
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from agent_r1.benchmarks.evaluation.compare import paired_bootstrap
 from agent_r1.benchmarks.evaluation.harness import read_episodes
@@ -25,6 +27,33 @@ ENVS = tuple(DATASET_ENV_IDS.values())
 ALGORITHM_LABELS = {"grpo": "GRPO", "ppo": "PPO", "rloo": "RLOO", "reinforce_pp": "REINFORCE++"}
 SCORES = "scores.jsonl"
 ORDER = ("Naive RAG", "Base Tool Call", "Warm start", "PPO", "GRPO", "REINFORCE++", "RLOO")
+WARM_START = "Warm start"
+
+
+def order_key(system: str) -> tuple[int, str]:
+    """The report's order of systems: ORDER by the name before any "(preset)" or "[warm start]", then by name."""
+    base = re.split(r" [(\[]", system)[0]
+    return ORDER.index(base) if base in ORDER else len(ORDER), system
+
+
+def fingerprint(folder: Path) -> str:
+    """sha256 over a run's weight files: whether a warm start made again on a fresh machine came out the same."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*.safetensors")):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def warm_start_id(policy: str, out: Path) -> str | None:
+    """The first 12 hex digits of the fingerprint of the warm start OUT's POLICY began from (its own, for the warm
+    start; a run's copy of it, for a run), or None: a baseline, an agent from elsewhere, weights that are gone.
+    The same seed on another CPU makes other bits (its float kernels round differently), and a run is paired only
+    with the warm start it began from."""
+    path = Path(policy[len("agent ("):-1]) if policy.startswith("agent (") else None
+    if path is None or path.parent != out:
+        return None
+    folder = path if path.name == "warm_start" else path / "warm_start"
+    return fingerprint(folder)[:12] if any(folder.glob("*.safetensors")) else None
 
 
 def label(policy: str, out: Path) -> str:
@@ -55,7 +84,8 @@ def _label(policy: str, out: Path) -> str:
 
 
 def kept_records(kept: Path) -> list[dict[str, Any]]:
-    """KEPT's scores (see `keep`): {"system", "precision", "env", "index", "em", "f1"} per question."""
+    """KEPT's scores (see `keep`): {"system", "precision", "env", "index", "em", "f1"} per question, and
+    "warm_start" (warm_start_id) for the warm start and the runs that began from it."""
     path = kept / SCORES
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
 
@@ -63,25 +93,46 @@ def kept_records(kept: Path) -> list[dict[str, Any]]:
 def _records(out: Path, kept: Path | None) -> list[dict[str, Any]]:
     """One record per (system, env, question): the kept ones first, then OUT's episodes, which replace them."""
     records = kept_records(kept) if kept is not None else []
+    starts: dict[str, str | None] = {}  # a policy's warm start, read once: its weights are hashed
     for path in sorted((out / "bench" / "episodes").glob("*.jsonl")):
         for episode in read_episodes(path):
             name, dtype = _precision(episode["policy"])
-            records.append({"system": _label(name, out), "precision": dtype, "env": episode["env"],
-                            "index": episode["index"], **{k: float(episode["metrics"][k]) for k in ("em", "f1")}})
+            start = starts[name] if name in starts else starts.setdefault(name, warm_start_id(name, out))
+            records.append({"system": _label(name, out), "precision": dtype, **({"warm_start": start} if start else {}),
+                            "env": episode["env"], "index": episode["index"],
+                            **{k: float(episode["metrics"][k]) for k in ("em", "f1")}})
     return records
 
 
-def scores(out: Path, kept: Path | None = None) -> tuple[dict[str, dict[str, dict[int, dict[str, float]]]], dict[str, str]]:
-    """(system -> env -> question index -> {"em", "f1"}, system -> the precision it ran in), from OUT/bench/episodes
-    and the scores kept in KEPT. A system benched in two precisions is an error: its episodes would be mixed."""
-    table: dict[str, dict[str, dict[int, dict[str, float]]]] = {}
-    precision: dict[str, str] = {}
-    for record in _records(out, kept):
-        name, dtype = record["system"], record["precision"]
-        if precision.setdefault(name, dtype) != dtype:
-            raise ValueError(f"{out / 'bench'} holds {name} in {precision[name]} and in {dtype}: keep one")
-        table.setdefault(name, {}).setdefault(record["env"], {})[record["index"]] = {k: record[k] for k in ("em", "f1")}
-    return table, precision
+def _key(record: dict[str, Any]) -> tuple[str, str, str, int]:
+    """A score's identity: a later record of the same key replaces an earlier one (OUT's episodes the kept)."""
+    return record["system"], record.get("warm_start") or "", record["env"], record["index"]
+
+
+class Scores(NamedTuple):
+    table: dict[str, dict[str, dict[int, dict[str, float]]]]  # system -> env -> question index -> {"em", "f1"}
+    precision: dict[str, str]  # system -> the sampler it ran with
+    warm_start: dict[str, str | None]  # system -> the warm start it is or began from (warm_start_id)
+
+
+def scores(out: Path, kept: Path | None = None) -> Scores:
+    """Every system's scores, from OUT/bench/episodes and the scores kept in KEPT. A system measured from two warm
+    starts (made on two machines) is two systems, "NAME [ID]" each. A system benched in two precisions is an error:
+    its episodes would be mixed."""
+    records = _records(out, kept)
+    starts: dict[str, set[str | None]] = {}
+    for record in records:
+        starts.setdefault(record["system"], set()).add(record.get("warm_start"))
+    result = Scores({}, {}, {})
+    for record in records:
+        name, dtype, start = record["system"], record["precision"], record.get("warm_start")
+        name = f"{name} [{start or 'unknown'}]" if len(starts[name]) > 1 else name
+        if result.precision.setdefault(name, dtype) != dtype:
+            raise ValueError(f"{out / 'bench'} holds {name} in {result.precision[name]} and in {dtype}: keep one")
+        result.warm_start[name] = start
+        result.table.setdefault(name, {}).setdefault(record["env"], {})[record["index"]] = \
+            {k: record[k] for k in ("em", "f1")}
+    return result
 
 
 def keep(out: Path, kept: Path) -> None:
@@ -90,7 +141,7 @@ def keep(out: Path, kept: Path) -> None:
     tasks. Weights stay out: they are large, and a run is made again from its seed (the warm start's fingerprint
     tells whether it came out the same)."""
     kept.mkdir(parents=True, exist_ok=True)
-    latest = {(r["system"], r["env"], r["index"]): r for r in _records(out, kept)}
+    latest = {_key(r): r for r in _records(out, kept)}
     lines = [json.dumps(latest[key]) for key in sorted(latest)]
     (kept / SCORES).write_text("\n".join(lines) + "\n" if lines else "")
     files = [(run, ("metrics.jsonl", "summary.json")) for run in _runs(out)]
@@ -107,19 +158,21 @@ def _cell(values: list[float]) -> dict[str, float]:
 
 
 def summarize(out: Path, kept: Path | None = None) -> dict[str, Any]:
-    table, precision = scores(out, kept)
-    systems = sorted(table, key=lambda s: (ORDER.index(s) if s in ORDER else len(ORDER), s))
+    table, precision, starts = scores(out, kept)
+    systems = sorted(table, key=order_key)
     result: dict[str, Any] = {"systems": {}, "differences": [], "precision": precision}
     for system in systems:
         result["systems"][system] = {
             env: {metric: _cell([q[metric] for q in table[system][env].values()]) for metric in ("em", "f1")}
             for env in ENVS if table[system].get(env)
         }
-    references = [r for r in ("Warm start", "Naive RAG") if r in table]
+    warm_starts = {starts[s]: s for s in systems if order_key(s)[0] == ORDER.index(WARM_START)}
     for system in systems:
-        for reference in references:
-            if system == reference or system in ("Naive RAG", "Base Tool Call"):
-                continue
+        if order_key(system)[0] < ORDER.index(WARM_START):  # the baselines
+            continue
+        # A run is paired with the warm start it began from, never with one made elsewhere.
+        own = warm_starts.get(starts[system]) if system not in warm_starts.values() else None
+        for reference in [r for r in (own, "Naive RAG") if r in table]:
             for env in ENVS:
                 mine, theirs = table[system].get(env, {}), table[reference].get(env, {})
                 common = sorted(set(mine) & set(theirs))
@@ -143,7 +196,7 @@ def _table(summary: dict[str, Any], metric: str) -> str:
         cells = [by_env.get(env, {}).get(metric) for env in ENVS]
         text = [f"{c['mean']:.3f} [{c['low']:.3f}, {c['high']:.3f}] (n={c['n']})" if c else "-" for c in cells]
         average = f"{sum(c['mean'] for c in cells) / len(cells):.3f}" if all(cells) else "-"
-        model = "SmolLM2-135M, " if system in ORDER or "reward)" in system else ""
+        model = "SmolLM2-135M, " if order_key(system)[0] < len(ORDER) else ""
         lines.append(f"| {system} ({model}measured) | " + " | ".join(text) + f" | {average} |")
     return "\n".join(lines)
 

@@ -27,7 +27,6 @@ The report is rewritten after each system, so a partial table is there from the 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import importlib.util
 import logging
@@ -37,7 +36,7 @@ from pathlib import Path
 from agent_r1.benchmarks.evaluation.agents import make_agent, sampler_tag
 from agent_r1.benchmarks.child_process import LOG_FORMAT, in_child
 from agent_r1.benchmarks.evaluation.harness import run_bench
-from agent_r1.benchmarks.paper_report import keep, kept_records, label, write_report
+from agent_r1.benchmarks.paper_report import keep, kept_records, label, warm_start_id, write_report
 from agent_r1.trainer.run_log import MetricsLog
 from agent_r1.trainer.train import prepare_warm_start, train
 from agent_r1.trainer.train_config import RolloutSettings, TrainConfig, WarmStartSettings
@@ -104,36 +103,15 @@ def make_warm_start(data: Path, out: Path, algo: str, preset: str, backend: str,
         in_child(prepare_warm_start, training_config(data, out, algo, preset, backend, dtype), out)
 
 
-def fingerprint(folder: Path) -> str:
-    """sha256 over a run's weight files: whether a warm start made again on a fresh machine came out the same."""
-    digest = hashlib.sha256()
-    for path in sorted(folder.rglob("*.safetensors")):
-        digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
-
-
-def check_warm_start(out: Path, kept: Path) -> bool:
-    """Whether the warm start in OUT is the one KEPT's scores were measured with (recording it when KEPT has none).
-    A different one is benched again, and its new scores replace the kept ones."""
-    record, mine = kept / "warm_start" / "fingerprint.json", fingerprint(out / "warm_start")
-    theirs = json.loads(record.read_text())["sha256"] if record.is_file() else None
-    if theirs == mine:
-        return True
-    if theirs is not None:
-        logger.warning("the warm start made here differs from the kept one (sha256 %s, kept %s): benching it again",
-                       mine[:12], theirs[:12])
-    record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps({"sha256": mine}) + "\n")
-    return theirs is None
-
-
 def bench(out: Path, data: Path, spec: str, limits: dict[str, int], progress: bool, dtype: str = "float32",
           kept: Path | None = None, backend: str = "transformers") -> None:
     """One system on every dev sample; finished episodes are kept, so a second call only finishes it, and a system
-    whose every question KEPT scored already (with the same sampler) is not run again."""
-    system, sampler = label(f"agent ({spec[len('agent:'):]})" if spec.startswith("agent:") else spec, out), \
-        sampler_tag(dtype, backend)
-    scored = {(r["env"], r["index"]) for r in kept_records(kept) if r["system"] == system and r["precision"] == sampler} \
+    whose every question KEPT scored already (with the same sampler, and from the same warm start: one made again on
+    another machine is benched again) is not run again."""
+    policy = f"agent ({spec[len('agent:'):]})" if spec.startswith("agent:") else spec
+    system, sampler, start = label(policy, out), sampler_tag(dtype, backend), warm_start_id(policy, out)
+    scored = {(r["env"], r["index"]) for r in kept_records(kept)
+              if (r["system"], r["precision"], r.get("warm_start")) == (system, sampler, start)} \
         if kept is not None else set()
     if scored and all((env, i) in scored for env, n in limits.items() for i in range(n)):
         logger.info("%s: every question is scored in %s already", system, kept)
@@ -199,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
         run(spec)
     if runs:
         make_warm_start(data, out, *runs[0], args.backend, args.dtype)
-        run(f"agent:{out / 'warm_start'}", again=kept is not None and not check_warm_start(out, kept))
+        run(f"agent:{out / 'warm_start'}")
     for run_dir in train_all(data, out, runs, args.backend, args.dtype):
         run(f"agent:{run_dir}", again=True)
     for spec in [s for s in args.extra.split(",") if s]:

@@ -285,17 +285,52 @@ def test_kept_scores_carry_the_paper_table_to_a_fresh_machine(tmp_path):
     assert write_report(fresh, kept)["systems"]["Naive RAG"][hotpot]["em"]["mean"] == 0.4
 
 
-def test_a_warm_start_made_again_is_compared_by_fingerprint(tmp_path):
-    from agent_r1.benchmarks.paper_table import check_warm_start
+def test_a_warm_start_made_again_elsewhere_is_benched_again_and_each_run_is_paired_with_its_own(tmp_path, monkeypatch):
+    """The same seed on another CPU makes other bits: the kept warm start's scores do not stand for it, and a run
+    that began from it is not compared with the kept one (nor are the kept runs with it)."""
+    from agent_r1.benchmarks import paper_table
+    from agent_r1.benchmarks.paper_report import fingerprint, keep, write_report
 
-    out, kept = tmp_path / "paper", tmp_path / "kept"
-    (out / "warm_start").mkdir(parents=True)
+    hotpot = "AgentR1/HotpotQA-v0"
+    old, out, kept = tmp_path / "old", tmp_path / "paper", tmp_path / "kept"
+
+    def bench(folder, system, weights, right):  # a warm start or a run: weights (a run's copy of its warm start), scores
+        start = folder / system / ("warm_start" if system != "warm_start" else "")
+        start.mkdir(parents=True, exist_ok=True)
+        (start / "adapter_model.safetensors").write_bytes(weights)
+        (folder / "bench" / "episodes").mkdir(parents=True, exist_ok=True)
+        (folder / "bench" / "episodes" / f"{system}.jsonl").write_text("".join(
+            _episode(f"agent ({folder / system})", hotpot, i, float(i < right)) + "\n" for i in range(20)))
+
+    bench(old, "warm_start", b"weights", 2)  # made on one machine, with a run that began from it
+    bench(old, "grpo-outcome", b"weights", 10)
+    keep(old, kept)
+    assert {r["warm_start"] for r in map(json.loads, (kept / "scores.jsonl").read_text().splitlines())} == \
+        {fingerprint(old / "warm_start")[:12]}
+
+    class Benched(Exception):
+        pass
+
+    def benched(spec, **_):
+        raise Benched(spec)
+
+    monkeypatch.setattr(paper_table, "make_agent", benched)
+    (out / "warm_start").mkdir(parents=True)  # made again elsewhere, bit for bit: its kept scores stand for it
     (out / "warm_start" / "adapter_model.safetensors").write_bytes(b"weights")
-    assert check_warm_start(out, kept) and check_warm_start(out, kept)  # recorded, then the same
+    paper_table.bench(out, tmp_path, f"agent:{out / 'warm_start'}", {hotpot: 20}, progress=False, kept=kept)
     (out / "warm_start" / "adapter_model.safetensors").write_bytes(b"other weights")
-    assert not check_warm_start(out, kept)  # made differently: its kept scores do not stand for it
-    assert check_warm_start(out, kept)
+    with pytest.raises(Benched):  # made differently: benched again
+        paper_table.bench(out, tmp_path, f"agent:{out / 'warm_start'}", {hotpot: 20}, progress=False, kept=kept)
 
+    bench(out, "warm_start", b"other weights", 4)
+    bench(out, "rloo-outcome", b"other weights", 6)
+    keep(out, kept)
+    summary = write_report(tmp_path / "fresh", kept)  # a third machine: only what was kept
+    old_id, new_id = fingerprint(old / "warm_start")[:12], fingerprint(out / "warm_start")[:12]
+    assert list(summary["systems"]) == sorted([f"Warm start [{old_id}]", f"Warm start [{new_id}]"]) + ["GRPO", "RLOO"]
+    versus = {(d["system"], d["reference"]): d["difference"] for d in summary["differences"]}
+    assert versus == {("GRPO", f"Warm start [{old_id}]"): 0.4, ("RLOO", f"Warm start [{new_id}]"): 0.1}
+    assert summary["systems"][f"Warm start [{old_id}]"][hotpot]["em"]["mean"] == 0.1  # kept, not replaced
 
 
 def test_the_paper_table_runs_each_system_in_a_process_of_its_own(tmp_path):

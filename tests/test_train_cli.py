@@ -334,7 +334,7 @@ def test_bf16_trains_under_autocast_and_keeps_float32_weights(tiny_model_dir, tm
 def test_a_warm_start_made_alone_is_the_one_a_run_makes(tiny_model_dir, tmp_path):
     """paper_table makes the shared warm start before any run (to evaluate it first): it must be the same weights
     the run would have made itself."""
-    from agent_r1.benchmarks.paper_table import fingerprint
+    from agent_r1.benchmarks.paper_report import fingerprint
     from agent_r1.trainer.train import prepare_warm_start
     from agent_r1.trainer.train_config import TrainConfig
 
