@@ -91,7 +91,7 @@ def kept_records(kept: Path) -> list[dict[str, Any]]:
 
 
 def _records(out: Path, kept: Path | None) -> list[dict[str, Any]]:
-    """One record per (system, env, question): the kept ones first, then OUT's episodes, which replace them."""
+    """Every score: the kept ones first, then OUT's episodes, which replace those of the same _key."""
     records = kept_records(kept) if kept is not None else []
     starts: dict[str, str | None] = {}  # a policy's warm start, read once: its weights are hashed
     for path in sorted((out / "bench" / "episodes").glob("*.jsonl")):
