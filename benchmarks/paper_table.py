@@ -110,9 +110,13 @@ def bench(out: Path, data: Path, spec: str, limits: dict[str, int], progress: bo
     another machine is benched again) is not run again."""
     policy = f"agent ({spec[len('agent:'):]})" if spec.startswith("agent:") else spec
     system, sampler, start = label(policy, out), sampler_tag(dtype, backend), warm_start_id(policy, out)
-    scored = {(r["env"], r["index"]) for r in kept_records(kept)
-              if (r["system"], r["precision"], r.get("warm_start")) == (system, sampler, start)} \
-        if kept is not None else set()
+    records = kept_records(kept) if kept is not None else []
+    scored = {(r["env"], r["index"]) for r in records
+              if (r["system"], r["precision"], r.get("warm_start")) == (system, sampler, start)}
+    others = sorted({r["warm_start"] for r in records if r["system"] == system and r.get("warm_start", start) != start})
+    if others:
+        logger.warning("%s here (warm start %s) differs from the one kept in %s (%s): benching it beside that one",
+                       system, start, kept, ", ".join(others))
     if scored and all((env, i) in scored for env, n in limits.items() for i in range(n)):
         logger.info("%s: every question is scored in %s already", system, kept)
         return

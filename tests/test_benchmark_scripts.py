@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import logging
 import os
 
 import pytest
@@ -285,7 +286,7 @@ def test_kept_scores_carry_the_paper_table_to_a_fresh_machine(tmp_path):
     assert write_report(fresh, kept)["systems"]["Naive RAG"][hotpot]["em"]["mean"] == 0.4
 
 
-def test_a_warm_start_made_again_elsewhere_is_benched_again_and_each_run_is_paired_with_its_own(tmp_path, monkeypatch):
+def test_a_warm_start_made_again_elsewhere_is_benched_again_and_each_run_is_paired_with_its_own(tmp_path, monkeypatch, caplog):
     """The same seed on another CPU makes other bits: the kept warm start's scores do not stand for it, and a run
     that began from it is not compared with the kept one (nor are the kept runs with it)."""
     from agent_r1.benchmarks import paper_table
@@ -319,8 +320,9 @@ def test_a_warm_start_made_again_elsewhere_is_benched_again_and_each_run_is_pair
     (out / "warm_start" / "adapter_model.safetensors").write_bytes(b"weights")
     paper_table.bench(out, tmp_path, f"agent:{out / 'warm_start'}", {hotpot: 20}, progress=False, kept=kept)
     (out / "warm_start" / "adapter_model.safetensors").write_bytes(b"other weights")
-    with pytest.raises(Benched):  # made differently: benched again
+    with pytest.raises(Benched), caplog.at_level(logging.WARNING):  # made differently: benched again, and said so
         paper_table.bench(out, tmp_path, f"agent:{out / 'warm_start'}", {hotpot: 20}, progress=False, kept=kept)
+    assert fingerprint(old / "warm_start")[:12] in caplog.text and "benching it beside" in caplog.text
 
     bench(out, "warm_start", b"other weights", 4)
     bench(out, "rloo-outcome", b"other weights", 6)
