@@ -113,13 +113,13 @@ def bench(out: Path, data: Path, spec: str, limits: dict[str, int], progress: bo
     records = kept_records(kept) if kept is not None else []
     scored = {(r["env"], r["index"]) for r in records
               if (r["system"], r["precision"], r.get("warm_start")) == (system, sampler, start)}
+    if scored and all((env, i) in scored for env, n in limits.items() for i in range(n)):
+        logger.info("%s: every question is scored in %s already", system, kept)
+        return
     others = sorted({r["warm_start"] for r in records if r["system"] == system and r.get("warm_start", start) != start})
     if others:
         logger.warning("%s here (warm start %s) differs from the one kept in %s (%s): benching it beside that one",
                        system, start, kept, ", ".join(others))
-    if scored and all((env, i) in scored for env, n in limits.items() for i in range(n)):
-        logger.info("%s: every question is scored in %s already", system, kept)
-        return
     agent = make_agent(spec, backend=backend, max_tokens_per_turn=MAX_TOKENS_PER_TURN, dtype=dtype,
                        kv_cache_gb=KV_CACHE_GB["bench"] if backend == "vllm" else None)
     for env, limit in limits.items():

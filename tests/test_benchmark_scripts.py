@@ -327,6 +327,10 @@ def test_a_warm_start_made_again_elsewhere_is_benched_again_and_each_run_is_pair
     bench(out, "warm_start", b"other weights", 4)
     bench(out, "rloo-outcome", b"other weights", 6)
     keep(out, kept)
+    caplog.clear()  # both kept now: the next session benches neither, and says nothing of benching
+    with caplog.at_level(logging.INFO):
+        paper_table.bench(out, tmp_path, f"agent:{out / 'warm_start'}", {hotpot: 20}, progress=False, kept=kept)
+    assert "benching it beside" not in caplog.text and "every question is scored" in caplog.text
     summary = write_report(tmp_path / "fresh", kept)  # a third machine: only what was kept
     old_id, new_id = fingerprint(old / "warm_start")[:12], fingerprint(out / "warm_start")[:12]
     assert list(summary["systems"]) == sorted([f"Warm start [{old_id}]", f"Warm start [{new_id}]"]) + ["GRPO", "RLOO"]
