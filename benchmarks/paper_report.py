@@ -28,6 +28,7 @@ ALGORITHM_LABELS = {"grpo": "GRPO", "ppo": "PPO", "rloo": "RLOO", "reinforce_pp"
 SCORES = "scores.jsonl"
 ORDER = ("Naive RAG", "Base Tool Call", "Warm start", "PPO", "GRPO", "REINFORCE++", "RLOO")
 WARM_START = "Warm start"
+KEPT_WARM_START = "warm-start-"  # KEPT/warm-start-ID/ holds the files of warm start ID and of the runs from it
 
 
 def order_key(system: str) -> tuple[int, str]:
@@ -139,17 +140,21 @@ def keep(out: Path, kept: Path) -> None:
     """Copy into KEPT what a later run on a fresh machine needs to continue OUT's table: every system's score on
     every question (SCORES, a line each), each training run's metrics and summary, and the warm start's losses and
     tasks. Weights stay out: they are large, and a run is made again from its seed (the warm start's fingerprint
-    tells whether it came out the same)."""
+    tells whether it came out the same). The files of a warm start, and of each run that began from it, go under
+    KEPT/warm-start-ID/ (warm_start_id): one made again elsewhere is kept beside the first, not over it."""
     kept.mkdir(parents=True, exist_ok=True)
     latest = {_key(r): r for r in _records(out, kept)}
     lines = [json.dumps(latest[key]) for key in sorted(latest)]
     (kept / SCORES).write_text("\n".join(lines) + "\n" if lines else "")
-    files = [(run, ("metrics.jsonl", "summary.json")) for run in _runs(out)]
-    for run, names in [*files, (out / "warm_start", ("losses.json", "cost.json", "task_ids.json"))]:
+    warm_start = out / "warm_start"
+    files = [(run, start, ("metrics.jsonl", "summary.json")) for (_, start), run in _runs(out).items()]
+    for run, start, names in [*files, (warm_start, warm_start_id(f"agent ({warm_start})", out),
+                                       ("losses.json", "cost.json", "task_ids.json"))]:
+        folder = kept / f"{KEPT_WARM_START}{start}" / run.name if start else kept / run.name
         for name in names:
             if (run / name).is_file():
-                (kept / run.name).mkdir(exist_ok=True)
-                shutil.copyfile(run / name, kept / run.name / name)
+                folder.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(run / name, folder / name)
 
 
 def _cell(values: list[float]) -> dict[str, float]:
@@ -209,11 +214,17 @@ def _differences(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _runs(out: Path, kept: Path | None = None) -> list[Path]:
-    """The training runs' folders, OUT's and, for the runs OUT lacks, KEPT's."""
-    runs = {p.parent.name: p.parent for p in kept.glob("*/metrics.jsonl")} if kept is not None else {}
-    runs.update({p.parent.name: p.parent for p in out.glob("*/metrics.jsonl")})
-    return [runs[name] for name in sorted(runs)]
+def _runs(out: Path, kept: Path | None = None) -> dict[tuple[str, str], Path]:
+    """(a training run's name, the id of the warm start it began from, or "") -> its folder: OUT's runs and KEPT's
+    (see `keep`), OUT's where both hold the same run."""
+    runs: dict[tuple[str, str], Path] = {}
+    if kept is not None:
+        runs.update({(p.parent.name, ""): p.parent for p in kept.glob("*/metrics.jsonl")})
+        runs.update({(p.parent.name, p.parent.parent.name[len(KEPT_WARM_START):]): p.parent
+                     for p in kept.glob(f"{KEPT_WARM_START}*/*/metrics.jsonl")})
+    runs.update({(p.parent.name, warm_start_id(f"agent ({p.parent})", out) or ""): p.parent
+                 for p in out.glob("*/metrics.jsonl")})
+    return dict(sorted(runs.items()))
 
 
 def _curves(out: Path, kept: Path | None = None) -> Path | None:
@@ -223,12 +234,15 @@ def _curves(out: Path, kept: Path | None = None) -> Path | None:
     runs = _runs(out, kept)
     if plt is None or not runs:
         return None
-    envs = [e for e in ENVS if any(e in ev.get("envs", {}) for run in runs for _, ev in MetricsLog(run / "metrics.jsonl").evals())]
+    envs = [e for e in ENVS if any(e in ev.get("envs", {}) for run in runs.values()
+                                   for _, ev in MetricsLog(run / "metrics.jsonl").evals())]
     figure, axes = plt.subplots(1, max(1, len(envs)), figsize=(5 * max(1, len(envs)), 3.5), squeeze=False)
     for axis, env in zip(axes[0], envs):
-        for run in runs:
+        for (name, start), run in runs.items():
             points = [(s, e["envs"][env]["em"]) for s, e in MetricsLog(run / "metrics.jsonl").evals() if env in e.get("envs", {})]
-            axis.plot([s for s, _ in points], [v for _, v in points], "o-", label=label(f"agent ({out / run.name})", out))
+            twice = sum(n == name for n, _ in runs) > 1  # named as the table names it: "NAME [ID]"
+            axis.plot([s for s, _ in points], [v for _, v in points], "o-",
+                      label=label(f"agent ({out / name})", out) + (f" [{start or 'unknown'}]" if twice else ""))
         axis.set_title(f"held-out EM during training, {short_name(env)}", fontsize=9)
         axis.set_xlabel("step")
         axis.grid(alpha=0.3)

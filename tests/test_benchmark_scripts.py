@@ -258,7 +258,7 @@ def test_the_demo_seeds_script_reports_each_seed_and_the_median_from_finished_ru
 
 def test_kept_scores_carry_the_paper_table_to_a_fresh_machine(tmp_path):
     from agent_r1.benchmarks import paper_table
-    from agent_r1.benchmarks.paper_report import keep, write_report
+    from agent_r1.benchmarks.paper_report import fingerprint, keep, write_report
 
     out, kept, hotpot = tmp_path / "paper", tmp_path / "kept", "AgentR1/HotpotQA-v0"
     episodes = out / "bench" / "episodes"
@@ -272,7 +272,8 @@ def test_kept_scores_carry_the_paper_table_to_a_fresh_machine(tmp_path):
     (out / "warm_start" / "adapter_model.safetensors").write_bytes(b"weights")
     (out / "warm_start" / "losses.json").write_text("[1.5, 0.5]")
     keep(out, kept)
-    assert (kept / "ppo-outcome" / "metrics.jsonl").is_file() and (kept / "warm_start" / "losses.json").is_file()
+    start = f"warm-start-{fingerprint(out / 'warm_start')[:12]}"  # a run with no warm start is kept at the top
+    assert (kept / "ppo-outcome" / "metrics.jsonl").is_file() and (kept / start / "warm_start" / "losses.json").is_file()
     assert not list(kept.rglob("*.safetensors"))
 
     fresh = tmp_path / "fresh"  # a new machine: no episodes, only what was kept
@@ -299,6 +300,8 @@ def test_a_warm_start_made_again_elsewhere_is_benched_again_and_each_run_is_pair
         start = folder / system / ("warm_start" if system != "warm_start" else "")
         start.mkdir(parents=True, exist_ok=True)
         (start / "adapter_model.safetensors").write_bytes(weights)
+        kept_file = "losses.json" if system == "warm_start" else "metrics.jsonl"
+        (folder / system / kept_file).write_text(json.dumps({"made": str(folder)}) + "\n")
         (folder / "bench" / "episodes").mkdir(parents=True, exist_ok=True)
         (folder / "bench" / "episodes" / f"{system}.jsonl").write_text("".join(
             _episode(f"agent ({folder / system})", hotpot, i, float(i < right)) + "\n" for i in range(20)))
@@ -337,6 +340,12 @@ def test_a_warm_start_made_again_elsewhere_is_benched_again_and_each_run_is_pair
     versus = {(d["system"], d["reference"]): d["difference"] for d in summary["differences"]}
     assert versus == {("GRPO", f"Warm start [{old_id}]"): 0.4, ("RLOO", f"Warm start [{new_id}]"): 0.1}
     assert summary["systems"][f"Warm start [{old_id}]"][hotpot]["em"]["mean"] == 0.1  # kept, not replaced
+    made = {path.relative_to(kept).as_posix(): json.loads(path.read_text())["made"]  # each file beside, none over
+            for path in kept.rglob("*") if path.name in ("losses.json", "metrics.jsonl")}
+    assert made == {f"warm-start-{old_id}/warm_start/losses.json": str(old),
+                    f"warm-start-{old_id}/grpo-outcome/metrics.jsonl": str(old),
+                    f"warm-start-{new_id}/warm_start/losses.json": str(out),
+                    f"warm-start-{new_id}/rloo-outcome/metrics.jsonl": str(out)}
 
 
 def test_the_paper_table_runs_each_system_in_a_process_of_its_own(tmp_path):
